@@ -1,0 +1,413 @@
+"""Customers and everything that happened to them.
+
+Every model here is tenant-owned (``TenantModel``: a workspace FK and a fail-closed scoped manager). Rows that
+come from outside carry ``(workspace, source, external_id)``, the key of the idempotent upserts in
+``customers.services``. ``source_updated_at`` is the platform's own ``updated_at``: an update older than it is stale
+and never overwrites newer data.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from crm.models import TenantModel
+
+
+class Source(models.TextChoices):
+    SHOPIFY = "shopify", "Shopify"
+    WOOCOMMERCE = "woocommerce", "WooCommerce"
+    CSV = "csv", "CSV import"
+    TRACKING = "tracking", "Storefront tracking"
+    MANUAL = "manual", "Added by hand"
+    DEMO = "demo", "Demo data"
+    CRM = "crm", "CRM"
+
+
+class ConsentStatus(models.TextChoices):
+    SUBSCRIBED = "subscribed", "Subscribed"
+    NOT_SUBSCRIBED = "not_subscribed", "Not subscribed"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+    PENDING = "pending", "Pending confirmation"
+
+
+class Gender(models.TextChoices):
+    UNKNOWN = "", "Unknown"
+    FEMALE = "female", "Female"
+    MALE = "male", "Male"
+    OTHER = "other", "Other"
+
+
+class Customer(TenantModel):
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.MANUAL)
+    external_id = models.CharField(max_length=100, blank=True, default="")
+
+    email = models.EmailField(blank=True, default="")
+    phone = models.CharField(max_length=20, blank=True, default="", help_text="E.164")
+    first_name = models.CharField(max_length=100, blank=True, default="")
+    last_name = models.CharField(max_length=100, blank=True, default="")
+    birth_date = models.DateField(null=True, blank=True)
+    gender = models.CharField(max_length=10, choices=Gender.choices, blank=True, default="")
+    address_line = models.CharField(max_length=255, blank=True, default="")
+    city = models.CharField(max_length=100, blank=True, default="")
+    region = models.CharField(max_length=100, blank=True, default="")
+    country = models.CharField(max_length=2, blank=True, default="", help_text="ISO 3166-1 alpha-2")
+    postcode = models.CharField(max_length=20, blank=True, default="")
+    language = models.CharField(max_length=10, blank=True, default="")
+
+    email_consent = models.CharField(max_length=20, choices=ConsentStatus.choices, default=ConsentStatus.NOT_SUBSCRIBED)
+    email_consent_at = models.DateTimeField(null=True, blank=True)
+    email_consent_source = models.CharField(max_length=50, blank=True, default="")
+    email_consent_version = models.CharField(max_length=50, blank=True, default="")
+    sms_consent = models.CharField(max_length=20, choices=ConsentStatus.choices, default=ConsentStatus.NOT_SUBSCRIBED)
+    sms_consent_at = models.DateTimeField(null=True, blank=True)
+    sms_consent_source = models.CharField(max_length=50, blank=True, default="")
+    sms_consent_version = models.CharField(max_length=50, blank=True, default="")
+
+    loyalty_points = models.IntegerField(default=0)
+    preferences = models.JSONField(default=dict, blank=True)
+    custom_attributes = models.JSONField(default=dict, blank=True)
+
+    # Denormalised purchase stats: updated when an order lands or changes, recomputed in bulk nightly.
+    orders_count = models.PositiveIntegerField(default=0)
+    total_spent = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    average_order_value = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    first_order_at = models.DateTimeField(null=True, blank=True)
+    last_order_at = models.DateTimeField(null=True, blank=True)
+    top_categories = models.JSONField(default=list, blank=True)
+
+    # RFM, written by segments' bulk rescore. 0 = not scored (no orders).
+    rfm_recency = models.PositiveSmallIntegerField(default=0)
+    rfm_frequency = models.PositiveSmallIntegerField(default=0)
+    rfm_monetary = models.PositiveSmallIntegerField(default=0)
+    rfm_group = models.CharField(max_length=30, blank=True, default="")
+    rfm_scored_at = models.DateTimeField(null=True, blank=True)
+
+    # Predictions, written by analytics' nightly fit (BG/NBD + Gamma-Gamma). Null = not enough history.
+    probability_alive = models.FloatField(null=True, blank=True)
+    expected_orders_90d = models.FloatField(null=True, blank=True)
+    predicted_clv = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    predicted_next_order_at = models.DateTimeField(null=True, blank=True)
+    churn_risk = models.CharField(max_length=10, blank=True, default="")  # low / medium / high
+    clv_tier = models.CharField(max_length=10, blank=True, default="")  # high / medium / low
+
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    erased_at = models.DateTimeField(null=True, blank=True)
+
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "source", "external_id"],
+                condition=~Q(external_id=""),
+                name="customer_unique_external",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "email"], name="customer_ws_email"),
+            models.Index(fields=["workspace", "phone"], name="customer_ws_phone"),
+            models.Index(fields=["workspace", "last_order_at"], name="customer_ws_last_order"),
+            models.Index(fields=["workspace", "total_spent"], name="customer_ws_spent"),
+            models.Index(fields=["workspace", "rfm_group"], name="customer_ws_rfm_group"),
+            models.Index(fields=["workspace", "created_at"], name="customer_ws_created"),
+            models.Index(fields=["workspace", "last_name", "first_name"], name="customer_ws_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email or f"Customer #{self.pk}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def is_email_subscribed(self) -> bool:
+        return self.email_consent == ConsentStatus.SUBSCRIBED
+
+
+class CustomerTag(TenantModel):
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "customer", "name"], name="customer_tag_unique")]
+        indexes = [models.Index(fields=["workspace", "name"], name="customer_tag_ws_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(TenantModel):
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.MANUAL)
+    external_id = models.CharField(max_length=100, blank=True, default="")
+    title = models.CharField(max_length=255)
+    sku = models.CharField(max_length=100, blank=True, default="")
+    category = models.CharField(max_length=100, blank=True, default="")
+    vendor = models.CharField(max_length=100, blank=True, default="")
+    price = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    inventory_quantity = models.IntegerField(null=True, blank=True)
+    is_in_stock = models.BooleanField(default=True)
+    image_url = models.URLField(max_length=500, blank=True, default="")
+    url = models.URLField(max_length=500, blank=True, default="")
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "source", "external_id"], condition=~Q(external_id=""), name="product_unique_external"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "category"], name="product_ws_category"),
+            models.Index(fields=["workspace", "sku"], name="product_ws_sku"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class OrderStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class FinancialStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    AUTHORIZED = "authorized", "Authorized"
+    PAID = "paid", "Paid"
+    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+    REFUNDED = "refunded", "Refunded"
+    VOIDED = "voided", "Voided"
+
+
+class Order(TenantModel):
+    """An order. Revenue counts ``total - refunded_total`` of orders that are not cancelled (see ``net_total``)."""
+
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.MANUAL)
+    external_id = models.CharField(max_length=100)
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders")
+    number = models.CharField(max_length=50, blank=True, default="")
+    email = models.EmailField(blank=True, default="")
+    status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.OPEN)
+    financial_status = models.CharField(max_length=20, choices=FinancialStatus.choices, default=FinancialStatus.PAID)
+    fulfillment_status = models.CharField(max_length=20, blank=True, default="")
+    currency = models.CharField(max_length=3, default="USD")
+    subtotal = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    discount_total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    discount_codes = models.JSONField(default=list, blank=True)
+    shipping_total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    tax_total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    refunded_total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    # Net revenue of this order: 0 when cancelled, else total - refunded_total. Stored so SQL sums stay simple.
+    net_total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    placed_at = models.DateTimeField()
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "source", "external_id"], name="order_unique_external")
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "placed_at"], name="order_ws_placed"),
+            models.Index(fields=["workspace", "customer", "placed_at"], name="order_ws_customer_placed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.number or self.external_id}"
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == OrderStatus.CANCELLED
+
+
+class OrderLine(TenantModel):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="order_lines")
+    external_id = models.CharField(max_length=100, blank=True, default="")
+    title = models.CharField(max_length=255, blank=True, default="")
+    sku = models.CharField(max_length=100, blank=True, default="")
+    category = models.CharField(max_length=100, blank=True, default="")
+    quantity = models.PositiveIntegerField(default=1)
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    discount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "product"], name="orderline_ws_product"),
+            models.Index(fields=["workspace", "category"], name="orderline_ws_category"),
+        ]
+
+
+class CartStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ABANDONED = "abandoned", "Abandoned"
+    RECOVERED = "recovered", "Recovered"
+    CONVERTED = "converted", "Converted"
+
+
+class Cart(TenantModel):
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.TRACKING)
+    external_id = models.CharField(max_length=100, help_text="The platform's checkout or cart token")
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="carts")
+    anonymous_id = models.CharField(max_length=64, blank=True, default="")
+    email = models.EmailField(blank=True, default="")
+    lines = models.JSONField(default=list, blank=True)  # [{"product_id", "sku", "title", "quantity", "price"}]
+    value = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    currency = models.CharField(max_length=3, default="USD")
+    checkout_url = models.URLField(max_length=1000, blank=True, default="")
+    status = models.CharField(max_length=12, choices=CartStatus.choices, default=CartStatus.OPEN)
+    started_at = models.DateTimeField()
+    last_activity_at = models.DateTimeField()
+    abandoned_at = models.DateTimeField(null=True, blank=True)
+    recovered_order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "source", "external_id"], name="cart_unique_external")]
+        indexes = [
+            models.Index(fields=["workspace", "status", "last_activity_at"], name="cart_ws_status_activity"),
+            models.Index(fields=["workspace", "customer"], name="cart_ws_customer"),
+        ]
+
+
+class Note(TenantModel):
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField()
+    is_pinned = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "customer", "-is_pinned", "-created_at"], name="note_ws_customer")]
+
+
+class EventType(models.TextChoices):
+    PAGE_VIEWED = "page_viewed", "Viewed a page"
+    PRODUCT_VIEWED = "product_viewed", "Viewed a product"
+    ADDED_TO_CART = "added_to_cart", "Added to cart"
+    CHECKOUT_STARTED = "checkout_started", "Started checkout"
+    CART_ABANDONED = "cart_abandoned", "Abandoned cart"
+    ORDER_PLACED = "order_placed", "Placed an order"
+    ORDER_CANCELLED = "order_cancelled", "Order cancelled"
+    ORDER_REFUNDED = "order_refunded", "Order refunded"
+    CUSTOMER_CREATED = "customer_created", "Became a customer"
+    IDENTIFIED = "identified", "Identified on the storefront"
+    CONSENT_CHANGED = "consent_changed", "Consent changed"
+    EMAIL_SENT = "email_sent", "Was sent an email"
+    EMAIL_OPENED = "email_opened", "Opened an email"
+    EMAIL_CLICKED = "email_clicked", "Clicked an email"
+    EMAIL_UNSUBSCRIBED = "email_unsubscribed", "Unsubscribed"
+    EMAIL_BOUNCED = "email_bounced", "Email bounced"
+    EMAIL_COMPLAINED = "email_complained", "Marked email as spam"
+    TICKET_OPENED = "ticket_opened", "Opened a ticket"
+    TICKET_REPLIED = "ticket_replied", "Ticket reply"
+    TICKET_SOLVED = "ticket_solved", "Ticket solved"
+    SURVEY_ANSWERED = "survey_answered", "Answered a survey"
+    NOTE_ADDED = "note_added", "Note added"
+    SEGMENT_ENTERED = "segment_entered", "Entered a segment"
+    SEGMENT_LEFT = "segment_left", "Left a segment"
+    RFM_GROUP_CHANGED = "rfm_group_changed", "RFM group changed"
+    CUSTOMERS_MERGED = "customers_merged", "Duplicate merged in"
+    PROFILE_UPDATED = "profile_updated", "Profile updated"
+
+
+class Event(TenantModel):
+    """Append-only log of everything that happened to a customer (or an anonymous visitor, until identified).
+
+    The auto-increment id is the cursor flows read new events by.
+    """
+
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    anonymous_id = models.CharField(max_length=64, blank=True, default="")
+    type = models.CharField(max_length=40)
+    occurred_at = models.DateTimeField()
+    properties = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.CRM)
+    external_id = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "source", "external_id"], condition=~Q(external_id=""), name="event_unique_external"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "customer", "-occurred_at"], name="event_ws_customer_time"),
+            models.Index(fields=["workspace", "type", "occurred_at"], name="event_ws_type_time"),
+            models.Index(fields=["workspace", "anonymous_id"], name="event_ws_anonymous"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class AuditRecord(TenantModel):
+    """What was done to a customer's data that must stay explainable: merges, erasures, exports."""
+
+    class Action(models.TextChoices):
+        MERGE = "merge", "Merge"
+        UNMERGE = "unmerge", "Undo merge"
+        ERASE = "erase", "Erasure"
+        EXPORT = "export", "Data export"
+
+    action = models.CharField(max_length=20, choices=Action.choices)
+    customer_id_ref = models.BigIntegerField(help_text="The customer concerned (kept even after erasure)")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "customer_id_ref"], name="audit_ws_customer")]
+
+
+class ImportJob(TenantModel):
+    """A CSV import: the uploaded file, the column mapping, progress and the rejected rows."""
+
+    class Kind(models.TextChoices):
+        CUSTOMERS = "customers", "Customers"
+        ORDERS = "orders", "Orders"
+
+    class Status(models.TextChoices):
+        MAPPING = "mapping", "Waiting for column mapping"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Importing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.MAPPING)
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    original_name = models.CharField(max_length=255, blank=True, default="")
+    encoding = models.CharField(max_length=20, blank=True, default="")
+    delimiter = models.CharField(max_length=1, blank=True, default="")
+    mapping = models.JSONField(default=dict, blank=True)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    imported_rows = models.PositiveIntegerField(default=0)
+    rejected_rows = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)  # [{"row": 3, "field": "email", "reason": "..."}]
+    message = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.processed_rows / self.total_rows) if self.total_rows else 0

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from support import views
+
+app_name = "support"
+urlpatterns = [
+    path("", views.inbox, name="inbox"),
+]

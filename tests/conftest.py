@@ -1,0 +1,163 @@
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import Client
+
+from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery():
+    """Tasks run in-process unless a test starts a real worker (the ``celery_worker`` fixture)."""
+    from crm.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = True
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture
+def workspace(db):
+    return WorkspaceFactory(name="Acme Outfitters", slug="acme")
+
+
+@pytest.fixture
+def other_workspace(db):
+    return WorkspaceFactory(name="Globex Goods", slug="globex")
+
+
+@pytest.fixture
+def owner(workspace):
+    return MembershipFactory(workspace=workspace, role="owner", user__email="owner@acme.test").user
+
+
+def member_client(workspace, role: str, email: str | None = None) -> Client:
+    membership = MembershipFactory(workspace=workspace, role=role, **({"user__email": email} if email else {}))
+    client = Client()
+    client.force_login(membership.user)
+    client.membership = membership  # type: ignore[attr-defined]
+    return client
+
+
+@pytest.fixture
+def owner_client(workspace, owner):
+    client = Client()
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
+def make_member_client(db):
+    return member_client
+
+
+def required_service_url(name: str) -> str:
+    """The URL of a service a test needs. When CI sets it the test must run; locally without it, it skips."""
+    value = os.environ.get(name, "")
+    if not value:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not set, but CI must run this test against the real service")
+        pytest.skip(f"{name} is not set: this test needs the real service")
+    return value
+
+
+@pytest.fixture
+def redis_url():
+    return required_service_url("REDIS_URL")
+
+
+@pytest.fixture
+def postgres_only(db):
+    if django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        required_service_url("DATABASE_URL")
+        pytest.skip("this test is about PostgreSQL behaviour")
+
+
+def _worker_env(redis: str) -> dict[str, str]:
+    db = django_settings.DATABASES["default"]
+    env = {**os.environ, "REDIS_URL": redis, "CELERY_TASK_ALWAYS_EAGER": "false", "DJANGO_ENV": "development"}
+    if db["ENGINE"] == "django.db.backends.postgresql":
+        env["DATABASE_URL"] = (
+            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        )
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    return env
+
+
+class CeleryWorker:
+    """A real Celery worker process on Redis, reading the test database. Use with ``transactional_db``."""
+
+    def __init__(self, redis: str, queues: str = "default,sync,email,analytics"):
+        self.redis = redis
+        self.queues = queues
+        self.process: subprocess.Popen | None = None
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"celery-worker-{os.getpid()}-{time.time_ns()}.log"
+
+    def start(self) -> "CeleryWorker":
+        import redis as redis_lib
+
+        redis_lib.Redis.from_url(self.redis).flushdb()
+        celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
+        self.log = open(self.log_path, "w")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [celery, "-A", "crm", "worker", "-Q", self.queues, "-P", "solo", "-c", "1", "--without-heartbeat",
+             "--without-gossip", "--without-mingle", "-l", "INFO"],
+            cwd=ROOT, env=_worker_env(self.redis), stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if "ready." in self.log_path.read_text():
+                return self
+            if self.process.poll() is not None:
+                raise RuntimeError(f"celery worker exited early:\n{self.log_path.read_text()}")
+            time.sleep(0.2)
+        raise RuntimeError(f"celery worker did not start:\n{self.log_path.read_text()}")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            self.process.wait(timeout=20)
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+        self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+
+@pytest.fixture
+def celery_worker(redis_url, transactional_db, settings):
+    """Start a real worker; the test process publishes to the same Redis (no eager mode)."""
+    from crm.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    app.conf.task_always_eager = False
+    app.conf.broker_url = redis_url
+    worker = CeleryWorker(redis_url).start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        app.conf.task_always_eager = django_settings.CELERY_TASK_ALWAYS_EAGER
