@@ -1,7 +1,7 @@
 """Customers and everything that happened to them.
 
 Every model here is tenant-owned (``TenantModel``: a workspace FK and a fail-closed scoped manager). Rows that
-come from outside carry ``(workspace, source, external_id)``, the key of the idempotent upserts in
+come from outside carry ``(workspace, source, external_id)`` (NULL external_id = created in the CRM), the key of the idempotent upserts in
 ``customers.services``. ``source_updated_at`` is the platform's own ``updated_at``: an update older than it is stale
 and never overwrites newer data.
 """
@@ -10,7 +10,6 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
 
 from crm.models import TenantModel
 
@@ -41,7 +40,7 @@ class Gender(models.TextChoices):
 
 class Customer(TenantModel):
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.MANUAL)
-    external_id = models.CharField(max_length=100, blank=True, default="")
+    external_id = models.CharField(max_length=100, null=True, blank=True)
 
     email = models.EmailField(blank=True, default="")
     phone = models.CharField(max_length=20, blank=True, default="", help_text="E.164")
@@ -92,6 +91,13 @@ class Customer(TenantModel):
     churn_risk = models.CharField(max_length=10, blank=True, default="")  # low / medium / high
     clv_tier = models.CharField(max_length=10, blank=True, default="")  # high / medium / low
 
+    # Support signals, written by support's services, so segments can filter on them without importing support.
+    open_tickets_count = models.PositiveIntegerField(default=0)
+    last_csat_score = models.PositiveSmallIntegerField(null=True, blank=True)  # 1-5
+    last_csat_at = models.DateTimeField(null=True, blank=True)
+    last_nps_score = models.PositiveSmallIntegerField(null=True, blank=True)  # 0-10
+    last_nps_at = models.DateTimeField(null=True, blank=True)
+
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     erased_at = models.DateTimeField(null=True, blank=True)
 
@@ -101,11 +107,7 @@ class Customer(TenantModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["workspace", "source", "external_id"],
-                condition=~Q(external_id=""),
-                name="customer_unique_external",
-            )
+            models.UniqueConstraint(fields=["workspace", "source", "external_id"], name="customer_unique_external")
         ]
         indexes = [
             models.Index(fields=["workspace", "email"], name="customer_ws_email"),
@@ -143,7 +145,7 @@ class CustomerTag(TenantModel):
 
 class Product(TenantModel):
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.MANUAL)
-    external_id = models.CharField(max_length=100, blank=True, default="")
+    external_id = models.CharField(max_length=100, null=True, blank=True)
     title = models.CharField(max_length=255)
     sku = models.CharField(max_length=100, blank=True, default="")
     category = models.CharField(max_length=100, blank=True, default="")
@@ -159,9 +161,7 @@ class Product(TenantModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["workspace", "source", "external_id"], condition=~Q(external_id=""), name="product_unique_external"
-            )
+            models.UniqueConstraint(fields=["workspace", "source", "external_id"], name="product_unique_external")
         ]
         indexes = [
             models.Index(fields=["workspace", "category"], name="product_ws_category"),
@@ -339,14 +339,12 @@ class Event(TenantModel):
     occurred_at = models.DateTimeField()
     properties = models.JSONField(default=dict, blank=True)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.CRM)
-    external_id = models.CharField(max_length=100, blank=True, default="")
+    external_id = models.CharField(max_length=150, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["workspace", "source", "external_id"], condition=~Q(external_id=""), name="event_unique_external"
-            )
+            models.UniqueConstraint(fields=["workspace", "source", "external_id"], name="event_unique_external")
         ]
         indexes = [
             models.Index(fields=["workspace", "customer", "-occurred_at"], name="event_ws_customer_time"),
