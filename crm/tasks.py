@@ -17,6 +17,9 @@ logger = logging.getLogger(__name__)
 def minute_tick() -> None:
     for workspace_id in Workspace.objects.values_list("id", flat=True):
         logger.debug("minute tick for workspace %s", workspace_id)
+        from support.tasks import support_minute_tick
+
+        support_minute_tick.delay(workspace_id)  # support: NPS for new orders, send due CSAT/NPS surveys
 
 
 @shared_task
