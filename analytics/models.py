@@ -1,1 +1,137 @@
+"""Analytics rollups and model fits.
 
+Every table here is derived: it can be dropped and rebuilt from customers' orders, carts and events with
+``analytics.services.rollups_refresh``. Days are calendar days in the workspace's own timezone.
+"""
+
+from decimal import Decimal
+
+from django.db import models
+
+from crm.models import TenantModel
+
+MONEY = {"max_digits": 16, "decimal_places": 2, "default": Decimal("0")}
+
+
+class DailyMetrics(TenantModel):
+    """One row per workspace and local day, written for every day of a refreshed range (zeros included).
+
+    Distinct-customer figures over a range are not sums of daily distinct counts, so the day also keeps the
+    histogram of "days since this customer's previous order day" for its second and later order days; a range
+    [s, e] then counts a customer once, at the first of their order days that falls inside it
+    (``analytics.selectors``). ``customers_activated``/``customers_lapsed`` move the number of active customers
+    (ordered in the last ACTIVE_WINDOW_DAYS days): the count on day d is the running sum of their difference.
+    """
+
+    date = models.DateField()
+    revenue = models.DecimalField(**MONEY)  # net of refunds, cancelled orders count nothing
+    orders = models.PositiveIntegerField(default=0)  # not cancelled
+    discount_total = models.DecimalField(**MONEY)
+    guest_orders = models.PositiveIntegerField(default=0)
+    customers_ordered = models.PositiveIntegerField(default=0)
+    new_customers = models.PositiveIntegerField(default=0)
+    new_customer_revenue = models.DecimalField(**MONEY)
+    new_customer_orders = models.PositiveIntegerField(default=0)
+    returning_customers = models.PositiveIntegerField(default=0)
+    returning_customer_revenue = models.DecimalField(**MONEY)
+    returning_customer_orders = models.PositiveIntegerField(default=0)
+    second_order_gaps = models.JSONField(default=dict, blank=True)  # {"days since previous order day": customers}
+    later_order_gaps = models.JSONField(default=dict, blank=True)
+    customers_activated = models.PositiveIntegerField(default=0)
+    customers_lapsed = models.PositiveIntegerField(default=0)
+
+    sessions = models.PositiveIntegerField(default=0)
+    sessions_with_product_view = models.PositiveIntegerField(default=0)
+    sessions_with_cart = models.PositiveIntegerField(default=0)
+    sessions_with_checkout = models.PositiveIntegerField(default=0)
+    sessions_with_order = models.PositiveIntegerField(default=0)
+    session_seconds = models.PositiveBigIntegerField(default=0)
+    page_views = models.PositiveIntegerField(default=0)  # page_viewed + product_viewed
+    events_by_hour = models.JSONField(default=list, blank=True)  # 24 counts of storefront events, local hours
+    orders_by_hour = models.JSONField(default=list, blank=True)
+
+    carts_started = models.PositiveIntegerField(default=0)
+    carts_abandoned = models.PositiveIntegerField(default=0)  # abandoned, recovered later or not
+    carts_recovered = models.PositiveIntegerField(default=0)
+
+    nps_responses = models.PositiveIntegerField(default=0)
+    nps_promoters = models.PositiveIntegerField(default=0)
+    nps_detractors = models.PositiveIntegerField(default=0)
+    csat_responses = models.PositiveIntegerField(default=0)
+    csat_satisfied = models.PositiveIntegerField(default=0)
+
+    refreshed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "date"], name="daily_metrics_unique_day")]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} {self.date}"
+
+
+class ProductDailyMetrics(TenantModel):
+    """Sales of one product (or, for lines without a product, one title) on one local day."""
+
+    date = models.DateField()
+    product_key = models.CharField(max_length=300)  # "p:<product id>" or "t:<title>"
+    product_id = models.BigIntegerField(null=True, blank=True)
+    title = models.CharField(max_length=255, blank=True, default="")
+    category = models.CharField(max_length=100, blank=True, default="")
+    orders = models.PositiveIntegerField(default=0)
+    units = models.PositiveIntegerField(default=0)
+    revenue = models.DecimalField(**MONEY)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "date", "product_key"], name="product_daily_unique")
+        ]
+        indexes = [models.Index(fields=["workspace", "date"], name="product_daily_ws_date")]
+
+
+class CohortMetrics(TenantModel):
+    """Customers of a first-order month (the cohort) who ordered again in a later month."""
+
+    cohort_month = models.DateField()
+    month = models.DateField()
+    customers = models.PositiveIntegerField(default=0)
+    orders = models.PositiveIntegerField(default=0)
+    revenue = models.DecimalField(**MONEY)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "cohort_month", "month"], name="cohort_metrics_unique")
+        ]
+
+
+class RollupState(TenantModel):
+    """When a workspace's rollups were last refreshed, so the minute tick refreshes today only when due."""
+
+    last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    last_full_rebuild_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace"], name="rollup_state_unique_workspace")]
+
+
+class ModelFit(TenantModel):
+    """The latest BG/NBD + Gamma-Gamma fit of a workspace (one row, replaced by each fit)."""
+
+    class Status(models.TextChoices):
+        FITTED = "fitted", "Fitted"
+        TOO_LITTLE_HISTORY = "too_little_history", "Too little history"
+        FAILED = "failed", "Could not fit"
+
+    status = models.CharField(max_length=24, choices=Status.choices)
+    message = models.TextField(blank=True, default="")
+    fitted_at = models.DateTimeField()
+    customers = models.PositiveIntegerField(default=0)
+    repeat_customers = models.PositiveIntegerField(default=0)
+    history_days = models.PositiveIntegerField(default=0)
+    bgnbd_params = models.JSONField(default=dict, blank=True)  # r, alpha, a, b (time unit: weeks)
+    gamma_gamma_params = models.JSONField(default=dict, blank=True)  # p, q, v
+    average_predicted_clv = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    expected_orders_90d = models.FloatField(null=True, blank=True)
+    forecast = models.JSONField(default=list, blank=True)  # [{"date", "expected", "low", "high"}] for 90 days
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace"], name="model_fit_unique_workspace")]

@@ -1,1 +1,307 @@
+"""Analytics reads. The dashboard reads only rollups (``DailyMetrics`` and friends) so it stays fast however many
+orders a workspace has; reports that need raw rows (discount codes, baskets, pages) read them for the chosen
+range only."""
 
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pandas as pd
+from django.db.models import Avg, Count, Q, Sum
+
+from analytics.models import CohortMetrics, DailyMetrics, ModelFit, ProductDailyMetrics
+from analytics.transforms import range_customer_counts
+from crm.models import Workspace
+
+SUM_FIELDS = [
+    "revenue", "orders", "guest_orders", "discount_total", "new_customers", "new_customer_revenue",
+    "new_customer_orders", "returning_customer_revenue", "returning_customer_orders", "customers_activated",
+    "customers_lapsed", "sessions", "sessions_with_product_view", "sessions_with_cart", "sessions_with_checkout",
+    "sessions_with_order", "session_seconds", "page_views", "carts_started", "carts_abandoned", "carts_recovered",
+    "nps_responses", "nps_promoters", "nps_detractors", "csat_responses", "csat_satisfied",
+]
+DAY_FIELDS = ["date", *SUM_FIELDS, "customers_ordered", "second_order_gaps", "later_order_gaps"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DateRange:
+    start: dt.date
+    end: dt.date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> "DateRange":
+        """The period of the same length just before this one."""
+        end = self.start - dt.timedelta(days=1)
+        return DateRange(start=end - dt.timedelta(days=self.days - 1), end=end)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Kpi:
+    key: str
+    label: str
+    value: float | None
+    previous: float | None
+    kind: str  # money, count, percent, number, score
+    definition: str
+    sparkline: list[float | None] = field(default_factory=list)
+    is_higher_better: bool = True
+
+    @property
+    def delta(self) -> float | None:
+        """Relative change against the previous period (percent points for rates)."""
+        if self.value is None or self.previous is None:
+            return None
+        if self.kind in ("percent", "score"):
+            return self.value - self.previous
+        if self.previous == 0:
+            return None
+        return self.value / self.previous - 1
+
+    @property
+    def is_good(self) -> bool | None:
+        delta = self.delta
+        if delta is None or abs(delta) < 1e-12:
+            return None
+        return (delta > 0) == self.is_higher_better
+
+
+@dataclass(frozen=True, kw_only=True)
+class Overview:
+    range: DateRange
+    previous_range: DateRange
+    kpis: list[Kpi]
+    has_orders: bool
+    has_sessions: bool
+
+    def kpi(self, key: str) -> Kpi:
+        return next(k for k in self.kpis if k.key == key)
+
+
+def daily_rows(*, workspace: Workspace, date_range: DateRange, fields: list[str] | None = None) -> list[dict]:
+    return list(
+        DailyMetrics.objects.filter(workspace=workspace, date__gte=date_range.start, date__lte=date_range.end)
+        .order_by("date")
+        .values(*(fields or DAY_FIELDS))
+    )
+
+
+def daily_frame(*, workspace: Workspace, date_range: DateRange, fields: list[str] | None = None) -> pd.DataFrame:
+    """Daily rollups for the range, one row per day (missing days filled with zeros)."""
+    wanted = fields or ["date", *SUM_FIELDS, "customers_ordered"]
+    frame = pd.DataFrame.from_records(daily_rows(workspace=workspace, date_range=date_range, fields=wanted),
+                                      columns=wanted)
+    days = pd.date_range(date_range.start, date_range.end, freq="D").date
+    frame = frame.set_index("date").reindex(days)
+    for column in frame.columns:
+        if column.endswith("_by_hour") or column.endswith("_gaps"):
+            frame[column] = frame[column].apply(lambda value: value if isinstance(value, list | dict) else [])
+        else:
+            frame[column] = frame[column].astype(float).fillna(0.0)
+    frame.index.name = "date"
+    return frame.reset_index()
+
+
+def active_customers_at(*, workspace: Workspace, days: list[dt.date]) -> dict[dt.date, int]:
+    """Customers with an order in the active window up to the end of each day (one query for all days)."""
+    aggregates = {}
+    for index, day in enumerate(days):
+        aggregates[f"a{index}"] = Sum("customers_activated", filter=Q(date__lte=day), default=0)
+        aggregates[f"l{index}"] = Sum("customers_lapsed", filter=Q(date__lte=day), default=0)
+    totals = DailyMetrics.objects.filter(workspace=workspace).aggregate(**aggregates)
+    return {day: int(totals[f"a{index}"]) - int(totals[f"l{index}"]) for index, day in enumerate(days)}
+
+
+def cumulative_customer_revenue(*, workspace: Workspace, days: list[dt.date]) -> dict[dt.date, tuple[float, int]]:
+    """(revenue from identified customers, customers acquired) from the first day up to each day."""
+    aggregates = {}
+    for index, day in enumerate(days):
+        aggregates[f"n{index}"] = Sum("new_customer_revenue", filter=Q(date__lte=day), default=Decimal("0"))
+        aggregates[f"r{index}"] = Sum("returning_customer_revenue", filter=Q(date__lte=day), default=Decimal("0"))
+        aggregates[f"c{index}"] = Sum("new_customers", filter=Q(date__lte=day), default=0)
+    totals = DailyMetrics.objects.filter(workspace=workspace).aggregate(**aggregates)
+    return {
+        day: (float(totals[f"n{index}"]) + float(totals[f"r{index}"]), int(totals[f"c{index}"]))
+        for index, day in enumerate(days)
+    }
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+DEFINITIONS = {
+    "revenue": "Order totals minus refunds, for orders placed in the period (cancelled orders count nothing).",
+    "orders": "Orders placed in the period, not counting cancelled ones.",
+    "aov": "Average order value: revenue ÷ orders.",
+    "customers": "Distinct customers who placed at least one order in the period (guest checkouts excluded).",
+    "new_customers": "Customers whose first ever order was placed in the period.",
+    "returning_customers": "Customers who ordered in the period and had already ordered before it.",
+    "new_revenue": "Revenue from new customers' orders on the day of their first order.",
+    "returning_revenue": "Revenue from every other order of an identified customer.",
+    "repeat_rate": "Of the customers who ordered in the period, the share who have ordered on at least two "
+                   "different days by the end of it.",
+    "retention": "(E − N) ÷ S: S = active customers at the start, E = active customers at the end, N = new "
+                 "customers in the period. A customer is active while their last order is under 365 days old.",
+    "churn": "Customers who lapsed in the period (365 days passed since their last order) ÷ active customers at "
+             "the start (S).",
+    "historic_clv": "Average revenue per customer so far: revenue from identified customers up to the end of the "
+                    "period ÷ customers acquired up to then.",
+    "predicted_clv": "Average predicted 12-month value of a customer (BG/NBD × Gamma-Gamma, fitted nightly). "
+                     "Shows the latest fit; there is no previous value.",
+    "conversion": "Sessions with an order ÷ sessions. A session is one visitor's storefront events with gaps "
+                  "under 30 minutes.",
+    "abandonment": "Carts started in the period that were abandoned (left without ordering for an hour, "
+                   "recovered later or not) ÷ carts started.",
+    "nps": "Net Promoter Score of the latest answers given in the period: % promoters (9–10) − % detractors (0–6).",
+    "csat": "Customer satisfaction: share of the latest answers given in the period that are 4 or 5 out of 5.",
+}
+
+
+def overview(*, workspace: Workspace, date_range: DateRange) -> Overview:
+    previous = date_range.previous()
+    whole = DateRange(start=previous.start, end=date_range.end)
+    rows = daily_rows(workspace=workspace, date_range=whole)
+    current_rows = [r for r in rows if r["date"] >= date_range.start]
+    previous_rows = [r for r in rows if r["date"] < date_range.start]
+    marks = [previous.start - dt.timedelta(days=1), previous.end, date_range.end]
+    active = active_customers_at(workspace=workspace, days=marks)
+    cumulative = cumulative_customer_revenue(workspace=workspace, days=[previous.end, date_range.end])
+    fit = ModelFit.objects.filter(workspace=workspace, status=ModelFit.Status.FITTED).first()
+
+    def figures(period_rows: list[dict], period: DateRange, start_active: int, end_active: int, end_day: dt.date):
+        totals = {name: float(sum(r[name] for r in period_rows)) for name in SUM_FIELDS}
+        counts = range_customer_counts(period_rows, start=period.start)
+        revenue_so_far, customers_so_far = cumulative[end_day]
+        return {
+            "revenue": totals["revenue"],
+            "orders": totals["orders"],
+            "aov": _ratio(totals["revenue"], totals["orders"]),
+            "customers": counts["customers"],
+            "new_customers": counts["new"],
+            "returning_customers": counts["returning"],
+            "new_revenue": totals["new_customer_revenue"],
+            "returning_revenue": totals["returning_customer_revenue"],
+            "repeat_rate": _ratio(counts["repeat"], counts["customers"]),
+            "retention": _ratio(end_active - counts["new"], start_active),
+            "churn": _ratio(totals["customers_lapsed"], start_active),
+            "historic_clv": _ratio(revenue_so_far, customers_so_far),
+            "conversion": _ratio(totals["sessions_with_order"], totals["sessions"]),
+            "abandonment": _ratio(totals["carts_abandoned"], totals["carts_started"]),
+            "nps": (100 * (totals["nps_promoters"] - totals["nps_detractors"]) / totals["nps_responses"])
+            if totals["nps_responses"] else None,
+            "csat": _ratio(totals["csat_satisfied"], totals["csat_responses"]),
+        }
+
+    now = figures(current_rows, date_range, active[marks[1]], active[marks[2]], date_range.end)
+    before = figures(previous_rows, previous, active[marks[0]], active[marks[1]], previous.end)
+    now["predicted_clv"] = float(fit.average_predicted_clv) if fit and fit.average_predicted_clv is not None else None
+    before["predicted_clv"] = None
+
+    def series(key: str) -> list[float | None]:
+        out = []
+        for r in current_rows:
+            if key in ("revenue", "orders", "new_customers"):
+                out.append(float(r[key]))
+            elif key == "aov":
+                out.append(_ratio(float(r["revenue"]), r["orders"]))
+            elif key in ("customers",):
+                out.append(float(r["customers_ordered"]))
+            elif key == "returning_customers":
+                out.append(float(r["customers_ordered"] - r["new_customers"]))
+            elif key == "new_revenue":
+                out.append(float(r["new_customer_revenue"]))
+            elif key == "returning_revenue":
+                out.append(float(r["returning_customer_revenue"]))
+            elif key == "churn":
+                out.append(float(r["customers_lapsed"]))
+            elif key == "conversion":
+                out.append(_ratio(r["sessions_with_order"], r["sessions"]))
+            elif key == "abandonment":
+                out.append(_ratio(r["carts_abandoned"], r["carts_started"]))
+            else:
+                return []
+        return out
+
+    specs = [
+        ("revenue", "Revenue", "money", True), ("orders", "Orders", "count", True), ("aov", "Average order value", "money", True),
+        ("customers", "Customers who ordered", "count", True), ("new_customers", "New customers", "count", True),
+        ("returning_customers", "Returning customers", "count", True), ("new_revenue", "New customer revenue", "money", True),
+        ("returning_revenue", "Returning customer revenue", "money", True),
+        ("repeat_rate", "Repeat purchase rate", "percent", True), ("retention", "Retention rate", "percent", True),
+        ("churn", "Churn rate", "percent", False), ("historic_clv", "Average historic CLV", "money", True),
+        ("predicted_clv", "Average predicted CLV", "money", True), ("conversion", "Conversion rate", "percent", True),
+        ("abandonment", "Cart abandonment rate", "percent", False), ("nps", "NPS", "score", True),
+        ("csat", "CSAT", "percent", True),
+    ]
+    kpis = [
+        Kpi(key=key, label=label, value=now[key], previous=before[key], kind=kind, definition=DEFINITIONS[key],
+            sparkline=series(key), is_higher_better=higher)
+        for key, label, kind, higher in specs
+    ]
+    return Overview(
+        range=date_range, previous_range=previous, kpis=kpis,
+        has_orders=any(r["orders"] for r in rows) or DailyMetrics.objects.filter(workspace=workspace, orders__gt=0).exists(),
+        has_sessions=any(r["sessions"] for r in rows),
+    )
+
+
+def product_frame(*, workspace: Workspace, date_range: DateRange | None = None) -> pd.DataFrame:
+    queryset = ProductDailyMetrics.objects.filter(workspace=workspace)
+    if date_range is not None:
+        queryset = queryset.filter(date__gte=date_range.start, date__lte=date_range.end)
+    columns = ["date", "product_key", "title", "category", "orders", "units", "revenue"]
+    frame = pd.DataFrame.from_records(queryset.values_list(*columns), columns=columns)
+    frame["revenue"] = frame["revenue"].astype(float)
+    return frame
+
+
+def cohort_frame(*, workspace: Workspace, since: dt.date) -> pd.DataFrame:
+    columns = ["cohort_month", "month", "customers", "orders", "revenue"]
+    rows = CohortMetrics.objects.filter(workspace=workspace, cohort_month__gte=since).values_list(*columns)
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def rfm_group_figures(*, workspace: Workspace, date_range: DateRange) -> pd.DataFrame:
+    """Per RFM group: customers, how many ordered in the range (conversion) and their revenue in the range."""
+    from customers.models import Customer
+
+    from analytics.services import local_bounds
+
+    lower, upper = local_bounds(workspace, date_range.start, date_range.end)
+    in_range = Q(orders__placed_at__gte=lower, orders__placed_at__lt=upper) & ~Q(orders__status="cancelled")
+    rows = (
+        Customer.objects.filter(workspace=workspace, merged_into__isnull=True)
+        .exclude(rfm_group="")
+        .values("rfm_group")
+        .annotate(
+            customers=Count("id", distinct=True),
+            ordered=Count("id", filter=in_range, distinct=True),
+            revenue=Sum("orders__net_total", filter=in_range, default=Decimal("0")),
+        )
+        .order_by("-revenue")
+    )
+    frame = pd.DataFrame.from_records(rows, columns=["rfm_group", "customers", "ordered", "revenue"])
+    if frame.empty:
+        return frame.assign(conversion=[])
+    frame["revenue"] = frame["revenue"].astype(float)
+    frame["conversion"] = frame["ordered"] / frame["customers"]
+    return frame
+
+
+def model_fit(*, workspace: Workspace) -> ModelFit | None:
+    return ModelFit.objects.filter(workspace=workspace).first()
+
+
+def prediction_summary(*, workspace: Workspace) -> dict:
+    from customers.models import Customer
+
+    return Customer.objects.filter(workspace=workspace, probability_alive__isnull=False).aggregate(
+        customers=Count("id"),
+        high_risk=Count("id", filter=Q(churn_risk="high")),
+        medium_risk=Count("id", filter=Q(churn_risk="medium")),
+        low_risk=Count("id", filter=Q(churn_risk="low")),
+        average_clv=Avg("predicted_clv"),
+    )
