@@ -2,10 +2,10 @@
 
 Scores
     R (recency: days since the last order), F (frequency: orders) and M (monetary: net amount spent) are each scored
-    1-5 as quintiles within the workspace: a customer's score is ``1 + floor(5 * (rank - 1) / n)`` where ``rank`` is
-    the 1-based position from worst to best and tied customers share the lowest rank of their tie (``method="min"``).
-    So 5 = the best 20%, equal values always get the same score, and a big tie (say everyone with one order) sits
-    at the score where the tie starts. Fewer days since the last order is better.
+    1-5 as quintiles within the workspace: a customer's score is ``ceil(5 * rank / n)`` where ``rank`` is the 1-based
+    position from worst to best among the ``n`` buyers, and tied customers share the lowest rank of their tie
+    (``method="min"``). So 5 = the best 20%, equal values always get the same score, and a big tie (say everyone
+    with one order) sits at the score where the tie starts. Fewer days since the last order is better.
     Customers with no order in the window are not ranked: scores 0 and group "Prospects".
 
 Groups
@@ -85,7 +85,7 @@ def quintile_scores(values: pd.Series, *, higher_is_better: bool = True) -> pd.S
         return pd.Series([], dtype="int64", index=values.index)
     ranks = values.rank(method="min", ascending=higher_is_better)
     count = len(values)
-    return (1 + np.floor(5 * (ranks - 1) / count)).astype("int64")
+    return np.ceil(5 * ranks / count).clip(1, 5).astype("int64")
 
 
 def score_customers(frame: pd.DataFrame, *, group_map: dict[tuple[int, int], str] | None = None) -> pd.DataFrame:
