@@ -8,7 +8,8 @@ import logging
 
 from celery import shared_task
 
-from crm.models import Workspace
+from crm.models import Invitation, Workspace
+from crm.tasking import workspace_scope
 
 logger = logging.getLogger(__name__)
 
@@ -20,9 +21,32 @@ def minute_tick() -> None:
         from support.tasks import support_minute_tick
 
         support_minute_tick.delay(workspace_id)  # support: NPS for new orders, send due CSAT/NPS surveys
+        from campaigns.tasks import tick as campaigns_tick
+
+        campaigns_tick.delay(workspace_id)  # campaigns: scheduled sends, A/B winners, stale claims, flows, attribution
+        from segments.tasks import segments_refresh_due
+
+        segments_refresh_due.delay(workspace_id)  # segments: refresh dynamic segments whose data moved (<= 15 min)
 
 
 @shared_task
 def nightly() -> None:
     for workspace_id in Workspace.objects.values_list("id", flat=True):
         logger.debug("nightly work for workspace %s", workspace_id)
+        from segments.tasks import segments_nightly
+
+        segments_nightly.delay(workspace_id)  # segments: RFM rescore, then refresh every dynamic segment
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def invitation_send(*, workspace_id: int, invitation_id: int) -> None:
+    """Email an invitation. SMTP hiccups (OSError) are retried with backoff."""
+    from crm import services
+
+    with workspace_scope(workspace_id) as workspace:
+        if workspace is None:
+            return
+        invitation = Invitation.objects.filter(pk=invitation_id).select_related("invited_by").first()
+        if invitation is None or not invitation.is_pending:
+            return
+        services.invitation_send(workspace=workspace, invitation=invitation)
