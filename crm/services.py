@@ -59,6 +59,7 @@ def workspace_update(*, workspace: Workspace, **fields: object) -> Workspace:
     return workspace
 
 
+@transaction.atomic
 def invitation_create(*, workspace: Workspace, email: str, role: str, invited_by: User) -> Invitation:
     email = email.strip().lower()
     if role not in Role.values:
@@ -74,18 +75,24 @@ def invitation_create(*, workspace: Workspace, email: str, role: str, invited_by
         invited_by=invited_by,
         expires_at=timezone.now() + INVITATION_LIFETIME,
     )
+    from crm.tasks import invitation_send
+
+    transaction.on_commit(lambda: invitation_send.delay(workspace_id=workspace.id, invitation_id=invitation.id))
+    return invitation
+
+
+def invitation_send(*, workspace: Workspace, invitation: Invitation) -> None:
     accept_url = f"{settings.SITE_URL}/invitations/{invitation.token}/"
     body = render_to_string(
         "crm/email/invitation.txt",
-        {"workspace": workspace, "invitation": invitation, "invited_by": invited_by, "accept_url": accept_url},
+        {"workspace": workspace, "invitation": invitation, "invited_by": invitation.invited_by, "accept_url": accept_url},
     )
     send_mail(
         subject=f"You are invited to {workspace.name}",
         message=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[email],
+        recipient_list=[invitation.email],
     )
-    return invitation
 
 
 @transaction.atomic

@@ -92,9 +92,9 @@ def postgres_only(db):
         pytest.skip("this test is about PostgreSQL behaviour")
 
 
-def _worker_env(redis: str) -> dict[str, str]:
+def _worker_env(redis: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     db = django_settings.DATABASES["default"]
-    env = {**os.environ, "REDIS_URL": redis, "CELERY_TASK_ALWAYS_EAGER": "false", "DJANGO_ENV": "development"}
+    env = {**os.environ, **(extra or {}), "REDIS_URL": redis, "CELERY_TASK_ALWAYS_EAGER": "false", "DJANGO_ENV": "development"}
     if db["ENGINE"] == "django.db.backends.postgresql":
         env["DATABASE_URL"] = (
             f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
@@ -107,8 +107,9 @@ def _worker_env(redis: str) -> dict[str, str]:
 class CeleryWorker:
     """A real Celery worker process on Redis, reading the test database. Use with ``transactional_db``."""
 
-    def __init__(self, redis: str, queues: str = "default,sync,email,analytics"):
+    def __init__(self, redis: str, queues: str = "default,sync,email,analytics", env: dict[str, str] | None = None):
         self.redis = redis
+        self.extra_env = env or {}
         self.queues = queues
         self.process: subprocess.Popen | None = None
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"celery-worker-{os.getpid()}-{time.time_ns()}.log"
@@ -122,7 +123,7 @@ class CeleryWorker:
         self.process = subprocess.Popen(
             [celery, "-A", "crm", "worker", "-Q", self.queues, "-P", "solo", "-c", "1", "--without-heartbeat",
              "--without-gossip", "--without-mingle", "-l", "INFO"],
-            cwd=ROOT, env=_worker_env(self.redis), stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=_worker_env(self.redis, self.extra_env), stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + 30
@@ -148,16 +149,99 @@ class CeleryWorker:
 
 
 @pytest.fixture
-def celery_worker(redis_url, transactional_db, settings):
+def celery_worker_env() -> dict[str, str]:
+    """Extra environment for the worker process; override in a test module (e.g. EMAIL_URL of an SMTP sink)."""
+    return {}
+
+
+@pytest.fixture
+def celery_worker(redis_url, transactional_db, settings, celery_worker_env):
     """Start a real worker; the test process publishes to the same Redis (no eager mode)."""
     from crm.celery import app
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.task_always_eager = False
     app.conf.broker_url = redis_url
-    worker = CeleryWorker(redis_url).start()
+    worker = CeleryWorker(redis_url, env=celery_worker_env).start()
     try:
         yield worker
     finally:
         worker.stop()
         app.conf.task_always_eager = django_settings.CELERY_TASK_ALWAYS_EAGER
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it receives."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.messages: list = []
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+                import email
+
+                message = email.message_from_bytes(envelope.content)
+                sink.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "message": message})
+                return "250 OK"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=0)
+
+    def start(self) -> "SmtpSink":
+        self.controller.start()
+        self.port = self.controller.server.sockets[0].getsockname()[1]
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+@pytest.fixture
+def smtp_server():
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = ROOT / "var" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium driven by Playwright. Required in CI; skipped locally when it is not installed."""
+    executable = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+    if not Path(executable).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is not installed at {executable}")
+        pytest.skip("Chromium is not installed")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium, live_server):
+    context = chromium.new_context(viewport={"width": 1366, "height": 900}, base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
