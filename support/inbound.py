@@ -30,6 +30,7 @@ from support.services import IncomingFile, ticket_create, ticket_customer_messag
 logger = logging.getLogger(__name__)
 
 REFERENCE_RE = re.compile(r"\[#(\d{1,9})\]")
+REPLY_PREFIX_RE = re.compile(r"^((re|fwd?|aw|sv)\s*:\s*)+", re.IGNORECASE)
 MESSAGE_ID_RE = re.compile(r"<[^<>\s]+>")
 QUOTE_HEADER_RE = re.compile(r"^(On .{5,200} wrote:|-{2,} ?Original Message ?-{2,}|From: .+)$", re.MULTILINE)
 
@@ -214,7 +215,8 @@ def inbound_email_process(*, workspace: Workspace, inbound: InboundEmail) -> Inb
         return InboundResult(ticket=ticket, message=message)
     subject = REFERENCE_RE.sub("", inbound.subject).strip() or "(no subject)"
     if ticket is not None:  # a reply to a closed ticket opens a follow-up
-        subject = f"Follow-up to #{ticket.number}: {re.sub(r'^(re|fwd?):\s*', '', subject, flags=re.I)}"[:255]
+        original = REPLY_PREFIX_RE.sub("", subject)
+        subject = f"Follow-up to #{ticket.number}: {original}"[:255]
     customer = _customer_for(workspace=workspace, email_address=inbound.from_email, name=inbound.from_name)
     try:
         new_ticket = ticket_create(

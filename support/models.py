@@ -157,6 +157,35 @@ class Ticket(TenantModel):
     def is_resolved(self) -> bool:
         return self.status in (TicketStatus.SOLVED, TicketStatus.CLOSED)
 
+    @property
+    def next_due_at(self):
+        """The SLA clock that is running: first response until someone answers, then resolution."""
+        if self.is_resolved:
+            return None
+        if self.first_responded_at is None and self.first_response_due_at:
+            return min(self.first_response_due_at, self.resolution_due_at or self.first_response_due_at)
+        return self.resolution_due_at
+
+    @property
+    def next_due_label(self) -> str:
+        return "First reply" if self.first_responded_at is None else "Resolution"
+
+    @property
+    def sla_status(self) -> str:
+        """breached / at_risk (under an hour left) / ok / met, as the rep should see it now."""
+        from django.utils import timezone
+
+        due = self.next_due_at
+        if due is None:
+            breached = (self.first_responded_at and self.first_response_due_at
+                        and self.first_responded_at > self.first_response_due_at) or (
+                self.solved_at and self.resolution_due_at and self.solved_at > self.resolution_due_at)
+            return "breached" if breached else "met"
+        left = due - timezone.now()
+        if left.total_seconds() < 0:
+            return "breached"
+        return "at_risk" if left.total_seconds() < 3600 else "ok"
+
 
 class TicketTag(TenantModel):
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="tags")

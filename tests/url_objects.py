@@ -10,6 +10,9 @@ from typing import Any
 
 from crm.models import Workspace
 from tests import factories
+from tests.customers import factories as customer_factories
+from tests.campaigns import factories as campaign_factories
+from tests.support import factories as support_factories
 
 URL_OBJECTS: dict[str, Callable[[Workspace], Any]] = {
     "membership_id": lambda ws: factories.MembershipFactory(workspace=ws, role="viewer").pk,
@@ -19,4 +22,15 @@ URL_OBJECTS: dict[str, Callable[[Workspace], Any]] = {
     "product_id": lambda ws: factories.ProductFactory(workspace=ws).pk,
     "cart_id": lambda ws: factories.CartFactory(workspace=ws).pk,
     "event_id": lambda ws: factories.EventFactory(customer__workspace=ws).pk,
+    "import_id": lambda ws: customer_factories.ImportJobFactory(workspace=ws).pk,
+    "audit_id": lambda ws: customer_factories.MergeAuditFactory(workspace=ws).pk,
+    "ticket_id": lambda ws: support_factories.TicketFactory(workspace=ws).pk,
+    "attachment_id": lambda ws: support_factories.AttachmentFactory(message__ticket__workspace=ws).pk,
+    "team_id": lambda ws: support_factories.TeamFactory(workspace=ws).pk,
+    "rule_id": lambda ws: support_factories.RoutingRuleFactory(workspace=ws).pk,
+    "canned_id": lambda ws: support_factories.CannedReplyFactory(workspace=ws).pk,
+    "campaign_id": lambda ws: campaign_factories.CampaignFactory(workspace=ws).pk,
+    "template_id": lambda ws: campaign_factories.EmailTemplateFactory(workspace=ws).pk,
+    "flow_id": lambda ws: campaign_factories.FlowFactory(workspace=ws).pk,
+    "suppression_id": lambda ws: campaign_factories.SuppressionFactory(workspace=ws).pk,
 }
