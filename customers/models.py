@@ -324,6 +324,8 @@ class EventType(models.TextChoices):
     SEGMENT_LEFT = "segment_left", "Left a segment"
     RFM_GROUP_CHANGED = "rfm_group_changed", "RFM group changed"
     CUSTOMERS_MERGED = "customers_merged", "Duplicate merged in"
+    CUSTOMERS_UNMERGED = "customers_unmerged", "Merge undone"
+    DATA_ERASED = "data_erased", "Personal data erased"
     PROFILE_UPDATED = "profile_updated", "Profile updated"
 
 

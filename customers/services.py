@@ -104,7 +104,9 @@ def customers_bulk_upsert(*, workspace: Workspace, records: Iterable[CustomerRec
 
 @transaction.atomic
 def _customers_upsert_batch(*, workspace: Workspace, records: list[CustomerRecord]) -> UpsertResult:
-    fresh, existing, stale = _split_fresh(Customer, workspace=workspace, records=records)
+    fresh, existing, stale = _split_fresh(Customer, workspace=workspace, records=records, fields=["erased_at"])
+    # An erased customer stays erased: a store sync replaying its old profile must not bring the data back.
+    fresh = [r for r in fresh if not (existing.get((r.source, r.external_id)) or {}).get("erased_at")]
     if not fresh:
         return UpsertResult(skipped_stale=stale)
     now = timezone.now()
@@ -190,11 +192,13 @@ def customer_upsert(*, workspace: Workspace, record: CustomerRecord) -> Customer
 
 
 def _customer_ids_for(workspace: Workspace, source: str, external_ids: set[str], emails: set[str]) -> tuple[dict, dict]:
-    by_external = dict(
-        Customer.objects.filter(workspace=workspace, source=source, external_id__in=external_ids).values_list(
-            "external_id", "id"
-        )
-    ) if external_ids else {}
+    # A customer merged into another one is found by its old external id, but what it resolves to is the survivor.
+    by_external = {
+        external_id: merged_into_id or customer_id
+        for external_id, customer_id, merged_into_id in Customer.objects.filter(
+            workspace=workspace, source=source, external_id__in=external_ids
+        ).values_list("external_id", "id", "merged_into_id")
+    } if external_ids else {}
     by_email: dict[str, int] = {}
     if emails:
         for email, customer_id in (

@@ -11,6 +11,7 @@ from typing import Any
 from crm.models import Workspace
 from tests import factories
 from tests.customers import factories as customer_factories
+from tests.customers import factories as customer_factories
 from tests.campaigns import factories as campaign_factories
 from tests.support import factories as support_factories
 
@@ -22,6 +23,8 @@ URL_OBJECTS: dict[str, Callable[[Workspace], Any]] = {
     "product_id": lambda ws: factories.ProductFactory(workspace=ws).pk,
     "cart_id": lambda ws: factories.CartFactory(workspace=ws).pk,
     "event_id": lambda ws: factories.EventFactory(customer__workspace=ws).pk,
+    "import_id": lambda ws: customer_factories.ImportJobFactory(workspace=ws).pk,
+    "audit_id": lambda ws: customer_factories.MergeAuditFactory(workspace=ws).pk,
     "import_id": lambda ws: customer_factories.ImportJobFactory(workspace=ws).pk,
     "audit_id": lambda ws: customer_factories.MergeAuditFactory(workspace=ws).pk,
     "ticket_id": lambda ws: support_factories.TicketFactory(workspace=ws).pk,
