@@ -1,0 +1,478 @@
+"""The Message protocol: claim, re-check, render, hand to the email backend, record.
+
+1. A batch of due rows is claimed with one conditional UPDATE (``status = queued`` -> ``sending`` with a fresh
+   claim token); only rows this worker flipped are processed, so a duplicated or retried task sends nothing twice.
+2. Consent, suppression, support hold-outs, flow goals, quiet hours and the frequency cap are checked again NOW,
+   for the whole batch in a handful of queries. A capped or quiet-hours message goes back to ``queued`` with a
+   later ``send_after`` (deferred, never dropped).
+3. Each message is rendered from the template compiled once per batch and sent; its row is marked ``sent`` right
+   after the backend accepted it (one small UPDATE, so a crash loses at most the message in flight).
+4. Rows left in ``sending`` by a killed worker are put back in the queue by ``messages_requeue_stale`` once their
+   lease is over; the minute tick does that and re-dispatches.
+"""
+
+import datetime as dt
+import hashlib
+import html
+import logging
+import secrets
+import smtplib
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db.models import Max, Q, Sum
+from django.utils import timezone
+
+from campaigns.models import Campaign, EmailTemplate, FlowRun, Message, SendingPolicy, Suppression
+from campaigns.rendering import CompiledEmail, blocks_to_html, compile_email, render_email, site_url
+from crm.models import Workspace
+from customers.models import Cart, CartStatus, ConsentStatus, Customer, OrderLine, Product
+
+logger = logging.getLogger(__name__)
+
+SEND_LEASE = dt.timedelta(minutes=10)
+TRANSIENT_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, TimeoutError)
+CUSTOMER_FIELDS = (
+    "id", "email", "first_name", "last_name", "city", "loyalty_points", "top_categories", "rfm_group",
+    "orders_count", "email_consent", "open_tickets_count", "last_csat_score", "last_csat_at",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SendResult:
+    sent: int = 0
+    deferred: int = 0
+    suppressed: int = 0
+    held_out: int = 0
+    cancelled: int = 0
+    failed: int = 0
+
+    def __add__(self, other: "SendResult") -> "SendResult":
+        return SendResult(**{k: getattr(self, k) + getattr(other, k) for k in self.__dataclass_fields__})
+
+
+def sending_policy(*, workspace: Workspace) -> SendingPolicy:
+    policy, _ = SendingPolicy.objects.get_or_create(workspace=workspace)
+    return policy
+
+
+_COMPILED: dict[tuple, CompiledEmail] = {}
+
+
+def template_body_html(template: EmailTemplate) -> str:
+    return blocks_to_html(template.blocks) if template.format == EmailTemplate.Format.BLOCKS else template.html
+
+
+def compiled_template(*, workspace: Workspace, template: EmailTemplate, subject: str | None = None,
+                      track: bool = True, postal_address: str = "") -> CompiledEmail:
+    """Compile once per template version and subject; the cache is per process and keyed by updated_at."""
+    key = (template.pk, template.updated_at, subject, track, workspace.name, postal_address)
+    compiled = _COMPILED.get(key) if template.pk and template.updated_at else None
+    if compiled is None:
+        compiled = compile_email(
+            subject=subject or template.subject, preheader=template.preheader, body_html=template_body_html(template),
+            shop_name=workspace.name, postal_address=postal_address, track=track,
+        )
+        if template.pk and template.updated_at:
+            if len(_COMPILED) > 256:
+                _COMPILED.clear()
+            _COMPILED[key] = compiled
+    return compiled
+
+
+def unique_promo_code(prefix: str, token: str) -> str:
+    return f"{prefix}-{hashlib.sha256(f'{settings.SECRET_KEY}:{token}'.encode()).hexdigest()[:8].upper()}"
+
+
+def _money(value: object, currency: str) -> str:
+    try:
+        return f"{Decimal(str(value)):.2f} {currency}"
+    except Exception:  # noqa: BLE001 - a malformed price in a cart line must not stop a send
+        return ""
+
+
+def cart_lines_for(*, workspace: Workspace, customer_ids: list[int], cart_ids: dict[int, int]) -> dict[int, dict]:
+    """The cart a cart flow is about (by id from the run), else the customer's latest open or abandoned cart."""
+    carts: dict[int, Cart] = {}
+    wanted = [cid for cid in cart_ids.values() if cid]
+    for cart in Cart.objects.filter(workspace=workspace, id__in=wanted):
+        if cart.customer_id:
+            carts[cart.customer_id] = cart
+    missing = [c for c in customer_ids if c not in carts]
+    if missing:
+        for cart in Cart.objects.filter(
+            workspace=workspace, customer_id__in=missing, status__in=[CartStatus.OPEN, CartStatus.ABANDONED]
+        ).order_by("customer_id", "-last_activity_at"):
+            carts.setdefault(cart.customer_id, cart)
+    out = {}
+    for customer_id, cart in carts.items():
+        rows, text = [], []
+        for line in cart.lines or []:
+            title = str(line.get("title") or line.get("sku") or "Item")
+            quantity = line.get("quantity") or 1
+            price = _money(line.get("price", ""), cart.currency)
+            rows.append(
+                f'<tr><td style="padding:6px 0;border-bottom:1px solid #e5e7eb">{html.escape(title)} × {int(quantity)}'
+                f'</td><td style="padding:6px 0;border-bottom:1px solid #e5e7eb;text-align:right">{html.escape(price)}'
+                "</td></tr>"
+            )
+            text.append(f"- {title} x {quantity}  {price}")
+        link = ""
+        if cart.checkout_url:
+            link = (f'<p style="text-align:center"><a href="{html.escape(cart.checkout_url)}" style="display:inline-block;'
+                    'background-color:#2563eb;color:#ffffff;padding:12px 24px;border-radius:6px;text-decoration:none;'
+                    'font-weight:bold">Return to your cart</a></p>')
+            text.append(f"Return to your cart: {cart.checkout_url}")
+        out[customer_id] = {
+            "html": '<table width="100%" style="width:100%;border-collapse:collapse;margin:16px 0;font-size:14px">'
+            + "".join(rows) + "</table>" + link,
+            "text": "\n".join(text),
+        }
+    return out
+
+
+def recommendations_for(*, workspace: Workspace, customer_ids: list[int], limit: int = 3) -> dict[int, list[Product]]:
+    """"Customers who bought this also bought": products co-purchased with the customer's own, most often first,
+    excluding what they already bought; padded with the workspace's bestsellers."""
+    owned: dict[int, set[int]] = defaultdict(set)
+    for customer_id, product_id in OrderLine.objects.filter(
+        workspace=workspace, order__customer_id__in=customer_ids, product__isnull=False
+    ).values_list("order__customer_id", "product_id"):
+        owned[customer_id].add(product_id)
+    all_owned = set().union(*owned.values()) if owned else set()
+    pairs: dict[int, Counter] = defaultdict(Counter)
+    if all_owned:
+        since = timezone.now() - dt.timedelta(days=365)
+        orders: dict[int, set[int]] = defaultdict(set)
+        order_ids = OrderLine.objects.filter(
+            workspace=workspace, product_id__in=all_owned, order__placed_at__gte=since
+        ).values("order_id")
+        for order_id, product_id in OrderLine.objects.filter(
+            workspace=workspace, order_id__in=order_ids, product__isnull=False
+        ).values_list("order_id", "product_id")[:50000]:
+            orders[order_id].add(product_id)
+        for products in orders.values():
+            for a in products & all_owned:
+                for b in products:
+                    if b != a:
+                        pairs[a][b] += 1
+    bestsellers = list(
+        Product.objects.filter(workspace=workspace, is_in_stock=True)
+        .annotate(sold=Sum("order_lines__quantity"))
+        .order_by("-sold", "title")[: limit * 3]
+    )
+    wanted_ids = {b for counter in pairs.values() for b in counter}
+    products = {p.pk: p for p in Product.objects.filter(workspace=workspace, id__in=wanted_ids, is_in_stock=True)}
+    out = {}
+    for customer_id in customer_ids:
+        scores: Counter = Counter()
+        for a in owned.get(customer_id, ()):
+            scores.update(pairs.get(a, {}))
+        chosen = [products[p] for p, _ in scores.most_common() if p in products and p not in owned[customer_id]]
+        for product in bestsellers:
+            if len(chosen) >= limit:
+                break
+            if product not in chosen and product.pk not in owned.get(customer_id, ()):
+                chosen.append(product)
+        out[customer_id] = chosen[:limit]
+    return out
+
+
+def products_html(products: list[Product], currency: str) -> tuple[str, str]:
+    if not products:
+        return "", ""
+    cells, text = [], []
+    for product in products:
+        image = (f'<img src="{html.escape(product.image_url)}" alt="" width="160" style="max-width:100%;border:0">'
+                 if product.image_url else "")
+        title = html.escape(product.title)
+        if product.url:
+            title = f'<a href="{html.escape(product.url)}" style="color:#1f2937">{title}</a>'
+        cells.append(
+            f'<td style="text-align:center;padding:8px;vertical-align:top;font-size:14px" width="{100 // len(products)}%">'
+            f'{image}<div>{title}</div><div style="color:#6b7280">{html.escape(_money(product.price, currency))}</div></td>'
+        )
+        text.append(f"- {product.title} ({_money(product.price, currency)})" + (f" {product.url}" if product.url else ""))
+    html_block = (
+        '<p style="font-weight:bold;margin:16px 0 4px 0">You might also like</p>'
+        '<table width="100%" style="width:100%;border-collapse:collapse"><tr>' + "".join(cells) + "</tr></table>"
+    )
+    return html_block, "You might also like:\n" + "\n".join(text)
+
+
+def merge_context(*, workspace: Workspace, customer: dict, template: EmailTemplate, token: str) -> dict:
+    top = customer.get("top_categories") or []
+    first, last = customer.get("first_name") or "", customer.get("last_name") or ""
+    promo = template.promo_code
+    if template.unique_promo_prefix:
+        promo = unique_promo_code(template.unique_promo_prefix, token)
+    return {
+        "first_name": first, "last_name": last, "full_name": f"{first} {last}".strip(),
+        "email": customer.get("email", ""), "city": customer.get("city", ""),
+        "loyalty_points": customer.get("loyalty_points", 0), "top_category": top[0] if top else "",
+        "rfm_group": (customer.get("rfm_group") or "").replace("_", " "),
+        "orders_count": customer.get("orders_count", 0),
+        "promo_code": promo, "shop_name": workspace.name,
+        "_token": token, "_site_url": site_url(),
+    }
+
+
+def add_rich_fields(*, workspace: Workspace, compiled: CompiledEmail, contexts: dict[int, dict],
+                    cart_ids: dict[int, int] | None = None) -> None:
+    """Cart lines and recommendations cost queries, so they are built per batch and only when a template uses them."""
+    customer_ids = list(contexts)
+    if "cart_lines" in compiled.fields_used:
+        carts = cart_lines_for(workspace=workspace, customer_ids=customer_ids, cart_ids=cart_ids or {})
+        for customer_id, context in contexts.items():
+            cart = carts.get(customer_id, {"html": "", "text": ""})
+            context["cart_lines_html"], context["cart_lines_text"] = cart["html"], cart["text"]
+    if "recommendations" in compiled.fields_used:
+        recommendations = recommendations_for(workspace=workspace, customer_ids=customer_ids)
+        for customer_id, context in contexts.items():
+            context["recommendations_html"], context["recommendations_text"] = products_html(
+                recommendations.get(customer_id, []), workspace.currency
+            )
+
+
+def build_email(*, rendered, to: str, token: str, from_email: str, connection=None) -> EmailMultiAlternatives:
+    unsubscribe = f"{site_url()}/e/u/{token}/"
+    message = EmailMultiAlternatives(
+        subject=rendered.subject, body=rendered.text, from_email=from_email, to=[to], connection=connection,
+        headers={
+            # RFC 8058: mail clients POST "List-Unsubscribe=One-Click" to the https URL, no cookies, no login.
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "X-CRM-Message": token,
+        },
+    )
+    message.attach_alternative(rendered.html, "text/html")
+    message.metadata = {"crm_token": token}  # anymail ESPs echo it back in tracking webhooks
+    return message
+
+
+# --- the send loop -------------------------------------------------------------------------------------------
+
+
+def in_quiet_hours(*, policy: SendingPolicy, workspace: Workspace, now: dt.datetime) -> dt.datetime | None:
+    """If ``now`` is inside the workspace's quiet hours, the aware datetime they end; else None."""
+    start, end = policy.quiet_hours_start, policy.quiet_hours_end
+    if start is None or end is None or start == end:
+        return None
+    local = timezone.localtime(now, workspace.tzinfo)
+    t = local.time()
+    inside = (start <= t < end) if start < end else (t >= start or t < end)
+    if not inside:
+        return None
+    end_day = local.date() if t < end else local.date() + dt.timedelta(days=1)
+    return dt.datetime.combine(end_day, end, tzinfo=workspace.tzinfo)
+
+
+def messages_requeue_stale(*, workspace: Workspace, older_than: dt.timedelta = SEND_LEASE,
+                           now: dt.datetime | None = None) -> int:
+    """Rows a killed worker left in ``sending`` go back to the queue once their lease has run out."""
+    now = now or timezone.now()
+    return Message.objects.filter(
+        workspace=workspace, status=Message.Status.SENDING, claimed_at__lte=now - older_than
+    ).update(status=Message.Status.QUEUED, claim_token="")
+
+
+def due_messages(*, workspace: Workspace, now: dt.datetime, campaign_id: int | None = None):
+    queryset = Message.objects.filter(workspace=workspace, status=Message.Status.QUEUED, send_after__lte=now).filter(
+        Q(campaign__isnull=True) | Q(campaign__status=Campaign.Status.SENDING)
+    )
+    if campaign_id is not None:
+        queryset = queryset.filter(campaign_id=campaign_id)
+    return queryset
+
+
+def messages_send_due(*, workspace: Workspace, campaign_id: int | None = None, now: dt.datetime | None = None,
+                      batch_size: int = 200, max_batches: int | None = None, connection=None) -> SendResult:
+    """Send every due message of the workspace (or of one campaign), batch by batch, until none is left."""
+    total = SendResult()
+    batches = 0
+    connection = connection or get_connection()
+    opened = False
+    try:
+        while max_batches is None or batches < max_batches:
+            clock = now or timezone.now()
+            ids = list(
+                due_messages(workspace=workspace, now=clock, campaign_id=campaign_id)
+                .order_by("send_after", "id").values_list("id", flat=True)[:batch_size]
+            )
+            if not ids:
+                break
+            token = secrets.token_hex(8)
+            claimed = Message.objects.filter(workspace=workspace, id__in=ids, status=Message.Status.QUEUED).update(
+                status=Message.Status.SENDING, claimed_at=clock, claim_token=token
+            )
+            batches += 1
+            if not claimed:
+                continue
+            if not opened:
+                connection.open()
+                opened = True
+            total += _send_claimed(workspace=workspace, claim_token=token, now=clock, connection=connection)
+    finally:
+        if opened:
+            connection.close()
+    for campaign in Campaign.objects.filter(workspace=workspace, status=Campaign.Status.SENDING).only("id"):
+        campaign_finish_if_done(workspace=workspace, campaign_id=campaign.id, now=now)
+    return total
+
+
+def campaign_finish_if_done(*, workspace: Workspace, campaign_id: int, now: dt.datetime | None = None) -> bool:
+    pending = Message.objects.filter(
+        workspace=workspace, campaign_id=campaign_id,
+        status__in=[Message.Status.QUEUED, Message.Status.SENDING, Message.Status.WAITING_WINNER],
+    ).exists()
+    if pending:
+        return False
+    return bool(
+        Campaign.objects.filter(workspace=workspace, id=campaign_id, status=Campaign.Status.SENDING).update(
+            status=Campaign.Status.SENT, finished_at=now or timezone.now()
+        )
+    )
+
+
+def _send_claimed(*, workspace: Workspace, claim_token: str, now: dt.datetime, connection) -> SendResult:
+    from customers.services import events_bulk_record  # customers sits below campaigns; imported late for clarity
+    from customers.records import EventRecord
+
+    policy = sending_policy(workspace=workspace)
+    messages = list(
+        Message.objects.filter(workspace=workspace, claim_token=claim_token, status=Message.Status.SENDING)
+        .select_related("campaign", "campaign__template", "flow_step", "flow_step__template", "flow_step__flow",
+                        "flow_run")
+        .order_by("id")
+    )
+    customers = {
+        c["id"]: c
+        for c in Customer.objects.filter(workspace=workspace, id__in=[m.customer_id for m in messages]).values(
+            *CUSTOMER_FIELDS
+        )
+    }
+    emails = {c["email"].strip().lower() for c in customers.values() if c["email"]}
+    suppressed_emails = set(
+        Suppression.objects.filter(workspace=workspace, email__in=emails).values_list("email", flat=True)
+    )
+    cap = dt.timedelta(hours=policy.frequency_cap_hours)
+    last_sent: dict[int, dt.datetime] = {}
+    if policy.frequency_cap_hours:
+        last_sent = dict(
+            Message.objects.filter(
+                workspace=workspace, customer_id__in=list(customers), status=Message.Status.SENT,
+                sent_at__gt=now - cap,
+            ).values("customer_id").annotate(last=Max("sent_at")).values_list("customer_id", "last")
+        )
+    quiet_until = in_quiet_hours(policy=policy, workspace=workspace, now=now)
+    csat_since = now - dt.timedelta(days=policy.hold_out_csat_days)
+
+    outcome: dict[str, list[int]] = defaultdict(list)
+    deferred: dict[dt.datetime, list[int]] = defaultdict(list)
+    to_send: list[tuple[Message, dict]] = []
+    for message in messages:
+        customer = customers.get(message.customer_id)
+        is_promotional = message.campaign.is_promotional if message.campaign else message.flow_step.flow.is_promotional
+        if customer is None or not customer["email"]:
+            outcome["suppressed"].append(message.id)
+        elif customer["email"].strip().lower() in suppressed_emails or customer["email_consent"] != ConsentStatus.SUBSCRIBED:
+            outcome["suppressed"].append(message.id)
+        elif message.flow_run_id and message.flow_run.status == FlowRun.Status.GOAL_REACHED:
+            outcome["cancelled"].append(message.id)
+        elif is_promotional and (
+            (policy.hold_out_open_tickets and customer["open_tickets_count"] > 0)
+            or (policy.hold_out_csat_at_most and customer["last_csat_score"] is not None
+                and customer["last_csat_score"] <= policy.hold_out_csat_at_most
+                and customer["last_csat_at"] and customer["last_csat_at"] >= csat_since)
+        ):
+            outcome["held_out"].append(message.id)
+        elif quiet_until is not None:
+            deferred[quiet_until].append(message.id)
+        elif message.customer_id in last_sent:
+            deferred[last_sent[message.customer_id] + cap].append(message.id)
+        else:
+            to_send.append((message, customer))
+            if policy.frequency_cap_hours:
+                last_sent[message.customer_id] = now  # a second message to the same customer in this batch waits
+
+    for status, key in ((Message.Status.SUPPRESSED, "suppressed"), (Message.Status.HELD_OUT, "held_out"),
+                        (Message.Status.CANCELLED, "cancelled")):
+        if outcome[key]:
+            Message.objects.filter(workspace=workspace, id__in=outcome[key]).update(status=status, claim_token="")
+    for until, ids in deferred.items():
+        reason = "quiet_hours" if quiet_until is not None else "frequency_cap"
+        Message.objects.filter(workspace=workspace, id__in=ids).update(
+            status=Message.Status.QUEUED, send_after=until, deferred_reason=reason, claim_token=""
+        )
+
+    from_email = policy.from_email or settings.DEFAULT_FROM_EMAIL
+    groups: dict[tuple, list[tuple[Message, dict]]] = defaultdict(list)
+    for message, customer in to_send:
+        template = message.campaign.template if message.campaign else message.flow_step.template
+        subject = message.campaign.subject_b if (message.campaign and message.variant == "B") else None
+        groups[(template.pk, subject)].append((message, customer))
+
+    sent = failed = 0
+    events = []
+    for (_, subject), items in groups.items():
+        first = items[0][0]
+        template = first.campaign.template if first.campaign else first.flow_step.template
+        compiled = compiled_template(workspace=workspace, template=template, subject=subject,
+                                     postal_address=policy.postal_address)
+        contexts = {
+            customer["id"]: merge_context(workspace=workspace, customer=customer, template=template, token=message.token)
+            for message, customer in items
+        }
+        cart_ids = {m.customer_id: (m.flow_run.context or {}).get("cart_id") for m, _ in items if m.flow_run_id}
+        add_rich_fields(workspace=workspace, compiled=compiled, contexts=contexts, cart_ids=cart_ids)
+        for message, customer in items:
+            rendered = render_email(compiled, contexts[customer["id"]])
+            email = build_email(rendered=rendered, to=customer["email"], token=message.token, from_email=from_email,
+                                connection=connection)
+            try:
+                email.send()
+            except TRANSIENT_ERRORS:
+                # The server went away: this and the rest of the batch go back to the queue for the next run.
+                Message.objects.filter(workspace=workspace, claim_token=claim_token,
+                                       status=Message.Status.SENDING).update(status=Message.Status.QUEUED,
+                                                                             claim_token="")
+                raise
+            except Exception as error:  # noqa: BLE001 - a rejected recipient must not stop the batch
+                logger.warning("message %s failed: %s", message.id, error)
+                Message.objects.filter(workspace=workspace, id=message.id).update(
+                    status=Message.Status.FAILED, error=str(error)[:255], claim_token=""
+                )
+                failed += 1
+                continue
+            status = getattr(email, "anymail_status", None)
+            esp_id = (getattr(status, "message_id", None) or "") if status else ""
+            Message.objects.filter(workspace=workspace, id=message.id).update(
+                status=Message.Status.SENT, sent_at=now, to_email=customer["email"],
+                subject=rendered.subject[:200], esp_message_id=str(esp_id)[:200], claim_token="",
+            )
+            sent += 1
+            events.append(EventRecord(
+                type="email_sent", occurred_at=now, customer_id=customer["id"], external_id=f"email_sent:{message.id}",
+                properties=_event_properties(message) | {"subject": rendered.subject[:200]},
+            ))
+    if events:
+        events_bulk_record(workspace=workspace, records=events)
+    return SendResult(
+        sent=sent, failed=failed, suppressed=len(outcome["suppressed"]), held_out=len(outcome["held_out"]),
+        cancelled=len(outcome["cancelled"]), deferred=sum(len(v) for v in deferred.values()),
+    )
+
+
+def _event_properties(message: Message) -> dict:
+    properties: dict = {"message_id": message.id}
+    if message.campaign_id:
+        properties["campaign_id"] = message.campaign_id
+        if message.variant:
+            properties["variant"] = message.variant
+    if message.flow_step_id:
+        properties["flow_id"] = message.flow_step.flow_id
+        properties["flow_step_id"] = message.flow_step_id
+    return properties
