@@ -27,6 +27,9 @@ def minute_tick() -> None:
         from segments.tasks import segments_refresh_due
 
         segments_refresh_due.delay(workspace_id)  # segments: refresh dynamic segments whose data moved (<= 15 min)
+        from integrations.tasks import integrations_minute_tick
+
+        integrations_minute_tick.delay(workspace_id)  # integrations: resume/schedule syncs, daily reconcile, abandoned carts
 
 
 @shared_task
