@@ -14,11 +14,32 @@ from analytics.transforms import range_customer_counts
 from crm.models import Workspace
 
 SUM_FIELDS = [
-    "revenue", "orders", "guest_orders", "discount_total", "new_customers", "new_customer_revenue",
-    "new_customer_orders", "returning_customer_revenue", "returning_customer_orders", "customers_activated",
-    "customers_lapsed", "sessions", "sessions_with_product_view", "sessions_with_cart", "sessions_with_checkout",
-    "sessions_with_order", "session_seconds", "page_views", "carts_started", "carts_abandoned", "carts_recovered",
-    "nps_responses", "nps_promoters", "nps_detractors", "csat_responses", "csat_satisfied",
+    "revenue",
+    "orders",
+    "guest_orders",
+    "discount_total",
+    "new_customers",
+    "new_customer_revenue",
+    "new_customer_orders",
+    "returning_customer_revenue",
+    "returning_customer_orders",
+    "customers_activated",
+    "customers_lapsed",
+    "sessions",
+    "sessions_with_product_view",
+    "sessions_with_cart",
+    "sessions_with_checkout",
+    "sessions_with_order",
+    "session_seconds",
+    "page_views",
+    "carts_started",
+    "carts_abandoned",
+    "carts_recovered",
+    "nps_responses",
+    "nps_promoters",
+    "nps_detractors",
+    "csat_responses",
+    "csat_satisfied",
 ]
 DAY_FIELDS = ["date", *SUM_FIELDS, "customers_ordered", "second_order_gaps", "later_order_gaps"]
 
@@ -91,8 +112,9 @@ def daily_rows(*, workspace: Workspace, date_range: DateRange, fields: list[str]
 def daily_frame(*, workspace: Workspace, date_range: DateRange, fields: list[str] | None = None) -> pd.DataFrame:
     """Daily rollups for the range, one row per day (missing days filled with zeros)."""
     wanted = fields or ["date", *SUM_FIELDS, "customers_ordered"]
-    frame = pd.DataFrame.from_records(daily_rows(workspace=workspace, date_range=date_range, fields=wanted),
-                                      columns=wanted)
+    frame = pd.DataFrame.from_records(
+        daily_rows(workspace=workspace, date_range=date_range, fields=wanted), columns=wanted
+    )
     days = pd.date_range(date_range.start, date_range.end, freq="D").date
     frame = frame.set_index("date").reindex(days)
     for column in frame.columns:
@@ -142,19 +164,19 @@ DEFINITIONS = {
     "new_revenue": "Revenue from new customers' orders on the day of their first order.",
     "returning_revenue": "Revenue from every other order of an identified customer.",
     "repeat_rate": "Of the customers who ordered in the period, the share who have ordered on at least two "
-                   "different days by the end of it.",
+    "different days by the end of it.",
     "retention": "(E − N) ÷ S: S = active customers at the start, E = active customers at the end, N = new "
-                 "customers in the period. A customer is active while their last order is under 365 days old.",
+    "customers in the period. A customer is active while their last order is under 365 days old.",
     "churn": "Customers who lapsed in the period (365 days passed since their last order) ÷ active customers at "
-             "the start (S).",
+    "the start (S).",
     "historic_clv": "Average revenue per customer so far: revenue from identified customers up to the end of the "
-                    "period ÷ customers acquired up to then.",
+    "period ÷ customers acquired up to then.",
     "predicted_clv": "Average predicted 12-month value of a customer (BG/NBD × Gamma-Gamma, fitted nightly). "
-                     "Shows the latest fit; there is no previous value.",
+    "Shows the latest fit; there is no previous value.",
     "conversion": "Sessions with an order ÷ sessions. A session is one visitor's storefront events with gaps "
-                  "under 30 minutes.",
+    "under 30 minutes.",
     "abandonment": "Carts started in the period that were abandoned (left without ordering for an hour, "
-                   "recovered later or not) ÷ carts started.",
+    "recovered later or not) ÷ carts started.",
     "nps": "Net Promoter Score of the latest answers given in the period: % promoters (9–10) − % detractors (0–6).",
     "csat": "Customer satisfaction: share of the latest answers given in the period that are 4 or 5 out of 5.",
 }
@@ -191,7 +213,8 @@ def overview(*, workspace: Workspace, date_range: DateRange) -> Overview:
             "conversion": _ratio(totals["sessions_with_order"], totals["sessions"]),
             "abandonment": _ratio(totals["carts_abandoned"], totals["carts_started"]),
             "nps": (100 * (totals["nps_promoters"] - totals["nps_detractors"]) / totals["nps_responses"])
-            if totals["nps_responses"] else None,
+            if totals["nps_responses"]
+            else None,
             "csat": _ratio(totals["csat_satisfied"], totals["csat_responses"]),
         }
 
@@ -226,24 +249,43 @@ def overview(*, workspace: Workspace, date_range: DateRange) -> Overview:
         return out
 
     specs = [
-        ("revenue", "Revenue", "money", True), ("orders", "Orders", "count", True), ("aov", "Average order value", "money", True),
-        ("customers", "Customers who ordered", "count", True), ("new_customers", "New customers", "count", True),
-        ("returning_customers", "Returning customers", "count", True), ("new_revenue", "New customer revenue", "money", True),
+        ("revenue", "Revenue", "money", True),
+        ("orders", "Orders", "count", True),
+        ("aov", "Average order value", "money", True),
+        ("customers", "Customers who ordered", "count", True),
+        ("new_customers", "New customers", "count", True),
+        ("returning_customers", "Returning customers", "count", True),
+        ("new_revenue", "New customer revenue", "money", True),
         ("returning_revenue", "Returning customer revenue", "money", True),
-        ("repeat_rate", "Repeat purchase rate", "percent", True), ("retention", "Retention rate", "percent", True),
-        ("churn", "Churn rate", "percent", False), ("historic_clv", "Average historic CLV", "money", True),
-        ("predicted_clv", "Average predicted CLV", "money", True), ("conversion", "Conversion rate", "percent", True),
-        ("abandonment", "Cart abandonment rate", "percent", False), ("nps", "NPS", "score", True),
+        ("repeat_rate", "Repeat purchase rate", "percent", True),
+        ("retention", "Retention rate", "percent", True),
+        ("churn", "Churn rate", "percent", False),
+        ("historic_clv", "Average historic CLV", "money", True),
+        ("predicted_clv", "Average predicted CLV", "money", True),
+        ("conversion", "Conversion rate", "percent", True),
+        ("abandonment", "Cart abandonment rate", "percent", False),
+        ("nps", "NPS", "score", True),
         ("csat", "CSAT", "percent", True),
     ]
     kpis = [
-        Kpi(key=key, label=label, value=now[key], previous=before[key], kind=kind, definition=DEFINITIONS[key],
-            sparkline=series(key), is_higher_better=higher)
+        Kpi(
+            key=key,
+            label=label,
+            value=now[key],
+            previous=before[key],
+            kind=kind,
+            definition=DEFINITIONS[key],
+            sparkline=series(key),
+            is_higher_better=higher,
+        )
         for key, label, kind, higher in specs
     ]
     return Overview(
-        range=date_range, previous_range=previous, kpis=kpis,
-        has_orders=any(r["orders"] for r in rows) or DailyMetrics.objects.filter(workspace=workspace, orders__gt=0).exists(),
+        range=date_range,
+        previous_range=previous,
+        kpis=kpis,
+        has_orders=any(r["orders"] for r in rows)
+        or DailyMetrics.objects.filter(workspace=workspace, orders__gt=0).exists(),
         has_sessions=any(r["sessions"] for r in rows),
     )
 
@@ -266,9 +308,8 @@ def cohort_frame(*, workspace: Workspace, since: dt.date) -> pd.DataFrame:
 
 def rfm_group_figures(*, workspace: Workspace, date_range: DateRange) -> pd.DataFrame:
     """Per RFM group: customers, how many ordered in the range (conversion) and their revenue in the range."""
-    from customers.models import Customer
-
     from analytics.services import local_bounds
+    from customers.models import Customer
 
     lower, upper = local_bounds(workspace, date_range.start, date_range.end)
     in_range = Q(orders__placed_at__gte=lower, orders__placed_at__lt=upper) & ~Q(orders__status="cancelled")
@@ -305,3 +346,75 @@ def prediction_summary(*, workspace: Workspace) -> dict:
         low_risk=Count("id", filter=Q(churn_risk="low")),
         average_clv=Avg("predicted_clv"),
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataStatus:
+    has_customers: bool
+    has_orders: bool
+    has_events: bool
+    has_rollups: bool
+
+    @property
+    def needs_rollups(self) -> bool:
+        return (self.has_orders or self.has_events) and not self.has_rollups
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.has_orders or self.has_events)
+
+
+def data_status(*, workspace: Workspace) -> DataStatus:
+    from analytics.models import RollupState
+    from customers.models import Customer, Event, Order
+
+    return DataStatus(
+        has_customers=Customer.objects.filter(workspace=workspace).exists(),
+        has_orders=Order.objects.filter(workspace=workspace).exists(),
+        has_events=Event.objects.filter(workspace=workspace, type__in=["page_viewed", "product_viewed"]).exists(),
+        has_rollups=RollupState.objects.filter(workspace=workspace, last_refreshed_at__isnull=False).exists(),
+    )
+
+
+def customers_by_predicted_clv(*, workspace: Workspace, limit: int = 10):
+    from customers.models import Customer
+
+    return list(
+        Customer.objects.filter(workspace=workspace, predicted_clv__isnull=False)
+        .order_by("-predicted_clv")
+        .only(
+            "id",
+            "first_name",
+            "last_name",
+            "email",
+            "predicted_clv",
+            "probability_alive",
+            "expected_orders_90d",
+            "churn_risk",
+        )[:limit]
+    )
+
+
+def valuable_customers_at_risk(*, workspace: Workspace, limit: int = 10):
+    """Customers who have spent the most but are likely to have lapsed: who to win back first."""
+    from customers.models import Customer
+
+    return list(
+        Customer.objects.filter(workspace=workspace, churn_risk="high")
+        .order_by("-total_spent")
+        .only("id", "first_name", "last_name", "email", "total_spent", "probability_alive", "last_order_at")[:limit]
+    )
+
+
+def forecast_frames(*, workspace: Workspace, fit: ModelFit | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The last 90 days of revenue and the stored 90-day forecast beside it."""
+    today = workspace.today()
+    history = daily_frame(
+        workspace=workspace,
+        date_range=DateRange(start=today - dt.timedelta(days=89), end=today),
+        fields=["date", "revenue"],
+    )
+    if not history["revenue"].sum():
+        history = history.iloc[0:0]
+    forecast = pd.DataFrame(fit.forecast if fit and fit.forecast else [], columns=["date", "expected", "low", "high"])
+    return history, forecast

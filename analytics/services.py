@@ -49,7 +49,9 @@ def _days(start: dt.date, end: dt.date) -> list[dt.date]:
 
 
 def first_activity_date(*, workspace: Workspace) -> dt.date | None:
-    first_order = Order.objects.filter(workspace=workspace).order_by("placed_at").values_list("placed_at", flat=True)[:1]
+    first_order = (
+        Order.objects.filter(workspace=workspace).order_by("placed_at").values_list("placed_at", flat=True)[:1]
+    )
     first_event = Event.objects.filter(workspace=workspace, type__in=STOREFRONT_TYPES).order_by("occurred_at")
     candidates = [*first_order, *first_event.values_list("occurred_at", flat=True)[:1]]
     if not candidates:
@@ -136,12 +138,15 @@ def _refresh_days(*, workspace: Workspace, start: dt.date, end: dt.date) -> None
     )
     for row in orders:
         rows[row["day"]].update(
-            revenue=row["revenue"] or ZERO, orders=row["orders"], discount_total=row["discount_total"] or ZERO,
+            revenue=row["revenue"] or ZERO,
+            orders=row["orders"],
+            discount_total=row["discount_total"] or ZERO,
             guest_orders=row["guest_orders"],
         )
     for day, hour, count in _hourly(
         Order.objects.filter(workspace=workspace, placed_at__gte=lower, placed_at__lt=upper).filter(not_cancelled),
-        "placed_at", tz,
+        "placed_at",
+        tz,
     ):
         rows[day].setdefault("orders_by_hour", [0] * 24)[hour] = count
 
@@ -159,8 +164,11 @@ def _refresh_days(*, workspace: Workspace, start: dt.date, end: dt.date) -> None
         rows[row.pop("day")].update(row)
 
     for field, score_field, extra in (
-        ("last_nps_at", "last_nps_score", {"nps_promoters": Q(last_nps_score__gte=9),
-                                           "nps_detractors": Q(last_nps_score__lte=6)}),
+        (
+            "last_nps_at",
+            "last_nps_score",
+            {"nps_promoters": Q(last_nps_score__gte=9), "nps_detractors": Q(last_nps_score__lte=6)},
+        ),
         ("last_csat_at", "last_csat_score", {"csat_satisfied": Q(last_csat_score__gte=4)}),
     ):
         responses = "nps_responses" if field == "last_nps_at" else "csat_responses"
@@ -180,8 +188,9 @@ def _refresh_days(*, workspace: Workspace, start: dt.date, end: dt.date) -> None
     ):
         rows[day].setdefault("events_by_hour", [0] * 24)[hour] = count
     events = pd.DataFrame.from_records(
-        storefront.filter(occurred_at__gte=lower - dt.timedelta(hours=6), occurred_at__lt=upper + dt.timedelta(hours=6))
-        .values_list("customer_id", "anonymous_id", "type", "occurred_at"),
+        storefront.filter(
+            occurred_at__gte=lower - dt.timedelta(hours=6), occurred_at__lt=upper + dt.timedelta(hours=6)
+        ).values_list("customer_id", "anonymous_id", "type", "occurred_at"),
         columns=["customer_id", "anonymous_id", "type", "occurred_at"],
     )
     if not events.empty:
@@ -206,10 +215,27 @@ def _refresh_days(*, workspace: Workspace, start: dt.date, end: dt.date) -> None
 
 
 _SUM_FIELDS = {
-    "revenue", "orders", "discount_total", "guest_orders", "sessions", "sessions_with_product_view",
-    "sessions_with_cart", "sessions_with_checkout", "sessions_with_order", "session_seconds", "page_views",
-    "events_by_hour", "orders_by_hour", "carts_started", "carts_abandoned", "carts_recovered", "nps_responses",
-    "nps_promoters", "nps_detractors", "csat_responses", "csat_satisfied",
+    "revenue",
+    "orders",
+    "discount_total",
+    "guest_orders",
+    "sessions",
+    "sessions_with_product_view",
+    "sessions_with_cart",
+    "sessions_with_checkout",
+    "sessions_with_order",
+    "session_seconds",
+    "page_views",
+    "events_by_hour",
+    "orders_by_hour",
+    "carts_started",
+    "carts_abandoned",
+    "carts_recovered",
+    "nps_responses",
+    "nps_promoters",
+    "nps_detractors",
+    "csat_responses",
+    "csat_satisfied",
 }
 
 
@@ -233,24 +259,49 @@ def _refresh_products(*, workspace: Workspace, start: dt.date, end: dt.date, low
     for row in (
         lines.filter(product__isnull=False)
         .values("day", "product_id")
-        .annotate(title=Max("product__title"), category=Max("product__category"), orders=Count("order_id", distinct=True),
-                  units=Sum("quantity"), revenue=Sum("total"))
+        .annotate(
+            title=Max("product__title"),
+            category=Max("product__category"),
+            orders=Count("order_id", distinct=True),
+            units=Sum("quantity"),
+            revenue=Sum("total"),
+        )
     ):
-        objects.append(ProductDailyMetrics(
-            workspace=workspace, date=row["day"], product_key=f"p:{row['product_id']}", product_id=row["product_id"],
-            title=row["title"] or "", category=row["category"] or "", orders=row["orders"], units=row["units"] or 0,
-            revenue=row["revenue"] or ZERO,
-        ))
+        objects.append(
+            ProductDailyMetrics(
+                workspace=workspace,
+                date=row["day"],
+                product_key=f"p:{row['product_id']}",
+                product_id=row["product_id"],
+                title=row["title"] or "",
+                category=row["category"] or "",
+                orders=row["orders"],
+                units=row["units"] or 0,
+                revenue=row["revenue"] or ZERO,
+            )
+        )
     for row in (
         lines.filter(product__isnull=True)
         .values("day", "title")
-        .annotate(category=Max("category"), orders=Count("order_id", distinct=True), units=Sum("quantity"),
-                  revenue=Sum("total"))
+        .annotate(
+            category=Max("category"),
+            orders=Count("order_id", distinct=True),
+            units=Sum("quantity"),
+            revenue=Sum("total"),
+        )
     ):
-        objects.append(ProductDailyMetrics(
-            workspace=workspace, date=row["day"], product_key=f"t:{row['title']}"[:300], title=row["title"] or "",
-            category=row["category"] or "", orders=row["orders"], units=row["units"] or 0, revenue=row["revenue"] or ZERO,
-        ))
+        objects.append(
+            ProductDailyMetrics(
+                workspace=workspace,
+                date=row["day"],
+                product_key=f"t:{row['title']}"[:300],
+                title=row["title"] or "",
+                category=row["category"] or "",
+                orders=row["orders"],
+                units=row["units"] or 0,
+                revenue=row["revenue"] or ZERO,
+            )
+        )
     ProductDailyMetrics.objects.filter(workspace=workspace, date__gte=start, date__lte=end).delete()
     ProductDailyMetrics.objects.bulk_create(objects, batch_size=2000)
 
@@ -259,8 +310,15 @@ def _refresh_products(*, workspace: Workspace, start: dt.date, end: dt.date, low
 
 
 _CUSTOMER_FIELDS = [
-    "customers_ordered", "new_customers", "new_customer_revenue", "new_customer_orders", "returning_customers",
-    "returning_customer_revenue", "returning_customer_orders", "second_order_gaps", "later_order_gaps",
+    "customers_ordered",
+    "new_customers",
+    "new_customer_revenue",
+    "new_customer_orders",
+    "returning_customers",
+    "returning_customer_revenue",
+    "returning_customer_orders",
+    "second_order_gaps",
+    "later_order_gaps",
 ]
 
 
@@ -301,8 +359,10 @@ def _refresh_customer_days(*, workspace: Workspace, start: dt.date, end: dt.date
     objects = []
     for day in _days(start, spell_end):
         values = per_day.loc[day] if day in per_day.index else None
-        row = {"customers_activated": int(values["customers_activated"]) if values is not None else 0,
-               "customers_lapsed": int(lapses.get(day, 0))}
+        row = {
+            "customers_activated": int(values["customers_activated"]) if values is not None else 0,
+            "customers_lapsed": int(lapses.get(day, 0)),
+        }
         if day <= end:
             for field in _CUSTOMER_FIELDS:
                 if field.endswith("_gaps"):
@@ -315,12 +375,18 @@ def _refresh_customer_days(*, workspace: Workspace, start: dt.date, end: dt.date
     inside = [DailyMetrics(workspace=workspace, date=day, **row) for day, row in objects if day <= end]
     after = [DailyMetrics(workspace=workspace, date=day, **row) for day, row in objects if day > end]
     DailyMetrics.objects.bulk_create(
-        inside, update_conflicts=True, unique_fields=["workspace", "date"],
-        update_fields=[*_CUSTOMER_FIELDS, "customers_activated", "customers_lapsed"], batch_size=1000,
+        inside,
+        update_conflicts=True,
+        unique_fields=["workspace", "date"],
+        update_fields=[*_CUSTOMER_FIELDS, "customers_activated", "customers_lapsed"],
+        batch_size=1000,
     )
     DailyMetrics.objects.bulk_create(
-        after, update_conflicts=True, unique_fields=["workspace", "date"],
-        update_fields=["customers_activated", "customers_lapsed"], batch_size=1000,
+        after,
+        update_conflicts=True,
+        unique_fields=["workspace", "date"],
+        update_fields=["customers_activated", "customers_lapsed"],
+        batch_size=1000,
     )
 
 
@@ -344,8 +410,14 @@ def _refresh_cohorts(*, workspace: Workspace, start: dt.date, end: dt.date) -> N
         CohortMetrics.objects.filter(workspace=workspace, month__gte=first_month, month__lte=end).delete()
         CohortMetrics.objects.bulk_create(
             [
-                CohortMetrics(workspace=workspace, cohort_month=row["cohort"], month=row["month"],
-                              customers=row["customers"], orders=row["orders"], revenue=row["revenue"] or ZERO)
+                CohortMetrics(
+                    workspace=workspace,
+                    cohort_month=row["cohort"],
+                    month=row["month"],
+                    customers=row["customers"],
+                    orders=row["orders"],
+                    revenue=row["revenue"] or ZERO,
+                )
                 for row in rows
                 if row["cohort"] <= row["month"]
             ],

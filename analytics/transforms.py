@@ -45,9 +45,16 @@ def order_day_flags(order_days: pd.DataFrame, *, window_days: int = ACTIVE_WINDO
 def daily_customer_metrics(flags: pd.DataFrame) -> pd.DataFrame:
     """Per day: customer counts, new/returning split and the gap histograms, from ``order_day_flags`` output."""
     columns = [
-        "customers_ordered", "new_customers", "new_customer_revenue", "new_customer_orders",
-        "returning_customers", "returning_customer_revenue", "returning_customer_orders",
-        "second_order_gaps", "later_order_gaps", "customers_activated",
+        "customers_ordered",
+        "new_customers",
+        "new_customer_revenue",
+        "new_customer_orders",
+        "returning_customers",
+        "returning_customer_revenue",
+        "returning_customer_orders",
+        "second_order_gaps",
+        "later_order_gaps",
+        "customers_activated",
     ]
     if flags.empty:
         return pd.DataFrame(columns=columns)
@@ -119,8 +126,17 @@ def sessionize(events: pd.DataFrame, *, tz: str, gap: pd.Timedelta = SESSION_GAP
     by webhook with no tracked visit) are dropped: they are not visits. Output: one row per session with
     start (local), day, seconds, page_views and the furthest funnel step reached.
     """
-    columns = ["visitor", "start", "day", "seconds", "page_views", "has_product_view", "has_cart", "has_checkout",
-               "has_order"]
+    columns = [
+        "visitor",
+        "start",
+        "day",
+        "seconds",
+        "page_views",
+        "has_product_view",
+        "has_cart",
+        "has_checkout",
+        "has_order",
+    ]
     if events.empty:
         return pd.DataFrame(columns=columns)
     frame = events.copy()
@@ -129,9 +145,12 @@ def sessionize(events: pd.DataFrame, *, tz: str, gap: pd.Timedelta = SESSION_GAP
     new_session = (frame["visitor"] != frame["visitor"].shift()) | (frame["occurred_at"].diff() >= gap)
     frame["session"] = new_session.cumsum()
     for flag, types in {
-        "is_browsing": BROWSING_TYPES, "is_page": ("page_viewed", "product_viewed"),
-        "has_product_view": ("product_viewed",), "has_cart": ("added_to_cart",),
-        "has_checkout": ("checkout_started",), "has_order": ("order_placed",),
+        "is_browsing": BROWSING_TYPES,
+        "is_page": ("page_viewed", "product_viewed"),
+        "has_product_view": ("product_viewed",),
+        "has_cart": ("added_to_cart",),
+        "has_checkout": ("checkout_started",),
+        "has_order": ("order_placed",),
     }.items():
         frame[flag] = frame["type"].isin(types)
     grouped = frame.groupby("session")
@@ -155,8 +174,15 @@ def sessionize(events: pd.DataFrame, *, tz: str, gap: pd.Timedelta = SESSION_GAP
 
 
 def daily_session_metrics(sessions: pd.DataFrame) -> pd.DataFrame:
-    columns = ["sessions", "sessions_with_product_view", "sessions_with_cart", "sessions_with_checkout",
-               "sessions_with_order", "session_seconds", "page_views"]
+    columns = [
+        "sessions",
+        "sessions_with_product_view",
+        "sessions_with_cart",
+        "sessions_with_checkout",
+        "sessions_with_order",
+        "session_seconds",
+        "page_views",
+    ]
     if sessions.empty:
         return pd.DataFrame(columns=columns)
     grouped = sessions.groupby("day")
@@ -216,19 +242,25 @@ def cohort_retention(cohorts: pd.DataFrame) -> pd.DataFrame:
 
 def funnel_steps(totals: Mapping[str, float]) -> pd.DataFrame:
     steps = [
-        ("Visit", "sessions"), ("Product view", "sessions_with_product_view"), ("Add to cart", "sessions_with_cart"),
-        ("Checkout", "sessions_with_checkout"), ("Order", "sessions_with_order"),
+        ("Visit", "sessions"),
+        ("Product view", "sessions_with_product_view"),
+        ("Add to cart", "sessions_with_cart"),
+        ("Checkout", "sessions_with_checkout"),
+        ("Order", "sessions_with_order"),
     ]
     rows = []
     first = float(totals.get("sessions") or 0)
     previous = first
     for label, key in steps:
         value = float(totals.get(key) or 0)
-        rows.append({
-            "step": label, "sessions": int(value),
-            "share_of_visits": value / first if first else 0.0,
-            "share_of_previous_step": value / previous if previous else 0.0,
-        })
+        rows.append(
+            {
+                "step": label,
+                "sessions": int(value),
+                "share_of_visits": value / first if first else 0.0,
+                "share_of_previous_step": value / previous if previous else 0.0,
+            }
+        )
         previous = value
     return pd.DataFrame(rows)
 
@@ -278,8 +310,13 @@ def bought_together(lines: pd.DataFrame, *, limit: int = 10) -> pd.DataFrame:
         singles.update(basket)
         pairs.update(combinations(basket, 2))
     rows = [
-        {"product_a": a, "product_b": b, "orders": n, "support": n / total,
-         "lift": (n / total) / ((singles[a] / total) * (singles[b] / total))}
+        {
+            "product_a": a,
+            "product_b": b,
+            "orders": n,
+            "support": n / total,
+            "lift": (n / total) / ((singles[a] / total) * (singles[b] / total)),
+        }
         for (a, b), n in pairs.items()
     ]
     if not rows:
