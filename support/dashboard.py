@@ -35,8 +35,8 @@ def ticket_figures(frame: pd.DataFrame, *, now: dt.datetime) -> dict:
         return {"volume": 0, "first_response_hours": None, "resolution_hours": None, "breaches": 0, "solved": 0}
     frame = frame.copy()
     for column in ("created_at", "first_responded_at", "solved_at", "first_response_due_at", "resolution_due_at"):
-        frame[column] = pd.to_datetime(frame[column], utc=True)
-    now_ts = pd.Timestamp(now)
+        frame[column] = pd.to_datetime(frame[column], utc=True).dt.as_unit("us")
+    now_ts = pd.Timestamp(now).tz_convert("UTC").as_unit("us")
     responded_by = frame["first_responded_at"].fillna(now_ts)
     solved_by = frame["solved_at"].fillna(now_ts)
     breached = (responded_by > frame["first_response_due_at"]) | (solved_by > frame["resolution_due_at"])
