@@ -13,6 +13,7 @@ from tests import factories
 from tests.customers import factories as customer_factories
 from tests.customers import factories as customer_factories
 from tests.campaigns import factories as campaign_factories
+from tests.segments import factories as segment_factories
 from tests.support import factories as support_factories
 
 URL_OBJECTS: dict[str, Callable[[Workspace], Any]] = {
@@ -36,4 +37,5 @@ URL_OBJECTS: dict[str, Callable[[Workspace], Any]] = {
     "template_id": lambda ws: campaign_factories.EmailTemplateFactory(workspace=ws).pk,
     "flow_id": lambda ws: campaign_factories.FlowFactory(workspace=ws).pk,
     "suppression_id": lambda ws: campaign_factories.SuppressionFactory(workspace=ws).pk,
+    "segment_id": lambda ws: segment_factories.SegmentFactory(workspace=ws).pk,
 }
