@@ -53,7 +53,9 @@ def sync_run_start(*, workspace: Workspace, connection: StoreConnection, kind: s
     if connection.status == ConnectionStatus.UNINSTALLED:
         raise DomainError("The app was uninstalled from this store; reconnect it before syncing.")
     with transaction.atomic():
-        StoreConnection.objects.select_for_update().filter(workspace=workspace, pk=connection.pk).first()
+        locked = StoreConnection.objects.select_for_update().filter(workspace=workspace, pk=connection.pk).first()
+        if locked is None:
+            raise DomainError("This connection was removed.")
         active = (
             SyncRun.objects.filter(workspace=workspace, connection=connection,
                                    status__in=[SyncStatus.QUEUED, SyncStatus.RUNNING, SyncStatus.RETRYING])
@@ -65,7 +67,7 @@ def sync_run_start(*, workspace: Workspace, connection: StoreConnection, kind: s
         resources = list(connector_resources(connection))
         since: dict[str, str | None] = {}
         for resource in resources:
-            mark = parse_datetime(connection.sync_state.get(resource)) if kind == SyncKind.INCREMENTAL else None
+            mark = parse_datetime(locked.sync_state.get(resource)) if kind == SyncKind.INCREMENTAL else None
             since[resource] = (mark - WATERMARK_OVERLAP).isoformat() if mark else None
         run = SyncRun.objects.create(
             workspace=workspace, connection=connection, kind=kind,

@@ -86,7 +86,8 @@ class FakeStoreServer:
         return f"http://{host}:{port}"
 
     def start(self) -> "FakeStoreServer":
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name=f"fake-{self.platform}", daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       name=f"fake-{self.platform}", daemon=True)
         self.thread.start()
         return self
 
