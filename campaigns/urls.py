@@ -4,7 +4,7 @@ from campaigns import views
 
 app_name = "campaigns"
 urlpatterns = [
-    path("", views.list, name="list"),
+    path("", views.campaign_index, name="list"),
     path("new/", views.campaign_create, name="create"),
     path("<int:campaign_id>/", views.campaign_detail, name="detail"),
     path("<int:campaign_id>/edit/", views.campaign_edit, name="edit"),

@@ -27,7 +27,7 @@ def _segments(workspace):
 
 
 @requires(Capability.VIEW)
-def list(request: HttpRequest, workspace_slug: str) -> HttpResponse:  # noqa: A001 - the URL name is campaigns:list
+def campaign_index(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     workspace = request.workspace
     return render(request, "campaigns/list.html", {
         "campaigns": selectors.campaign_list(workspace=workspace),
