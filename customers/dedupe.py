@@ -25,6 +25,12 @@ FILLABLE_FIELDS = [
     "postcode", "language",
 ]
 CONSENT_CHANNELS = ("email", "sms")
+# What a merge (and its undo) may change on the survivor row; stats are recomputed, RFM and predictions untouched.
+MERGED_FIELDS = [
+    *FILLABLE_FIELDS,
+    *(f"{channel}_consent{suffix}" for channel in CONSENT_CHANNELS for suffix in ("", "_at", "_source", "_version")),
+    "loyalty_points", "preferences", "custom_attributes", "updated_at",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,10 +192,7 @@ def customer_merge(*, workspace: Workspace, survivor: Customer, duplicates: list
         if customer.merged_into_id or customer.erased_at:
             raise DomainError(f"{customer} was already merged or erased; reload the duplicates list.")
     merges = [_merge_one(workspace=workspace, survivor=survivor, duplicate=locked[d.id]) for d in duplicates]
-    survivor.save(update_fields=[
-        *FILLABLE_FIELDS, *(f"{ch}_consent{suffix}" for ch in CONSENT_CHANNELS for suffix in ("", "_at", "_source", "_version")),
-        "loyalty_points", "preferences", "custom_attributes", "updated_at",
-    ])
+    survivor.save(update_fields=MERGED_FIELDS)
     customer_stats_refresh(workspace=workspace, customer_ids=ids)
     events = []
     for merge in merges:
@@ -284,8 +287,9 @@ def customer_merge_undo(*, workspace: Workspace, audit: AuditRecord, actor=None)
             properties={"duplicate_id": duplicate.id, "duplicate_name": merge["duplicate_name"],
                         "duplicate_email": merge["duplicate_email"], "by": getattr(actor, "email", "")},
         )
-    survivor.save()
+    survivor.save(update_fields=MERGED_FIELDS)
     customer_stats_refresh(workspace=workspace, customer_ids=restored_ids)
+    survivor.refresh_from_db()
     audit.data = {**audit.data, "undone_at": timezone.now().isoformat(), "undone_by": getattr(actor, "email", "")}
     audit.save(update_fields=["data"])
     AuditRecord.objects.create(
