@@ -60,39 +60,35 @@ def contact(request: HttpRequest, slug: str) -> HttpResponse:
         workspace = Workspace.objects.filter(slug=slug).first()
     if workspace is None:
         raise Http404("No such store")
-    form = ContactForm(request.POST or None, initial={"started": ContactForm.stamp()})
+    # Every render carries a fresh signed timestamp, so a person correcting a mistake is timed from the retry.
+    context = {"store": workspace, "started": ContactForm.stamp()}
+    if request.method != "POST":
+        return render(request, "support/public/contact.html", {**context, "form": ContactForm()})
+    form = ContactForm(request.POST)
     with scope(workspace=workspace):
-        if request.method == "POST":
-            if _rate_limited(workspace, request):
-                form = ContactForm(initial={"started": ContactForm.stamp()})
-                form.add_error(None, "Too many messages from your address; please try again in a few minutes.")
-                return render(request, "support/public/contact.html", {"form": form, "store": workspace}, status=429)
-            if form.is_valid():
-                data = form.cleaned_data
-                try:
-                    customer = _customer_for(workspace=workspace, email_address=data["email"].lower(), name=data["name"])
-                    order = None
-                    if data["order_number"]:
-                        order = next(
-                            (o for o in selectors.customer_orders_for_linking(workspace=workspace,
-                                                                               customer_id=customer.pk)
-                             if o.number.lstrip("#") == data["order_number"].strip().lstrip("#")),
-                            None,
-                        )
-                    ticket = services.ticket_create(
-                        workspace=workspace, subject=data["subject"], body_text=data["message"], customer=customer,
-                        requester_email=data["email"], requester_name=data["name"], channel=TicketChannel.WEB_FORM,
-                        order=order,
-                    )
-                except DomainError as error:
-                    form.add_error(None, error.message)
-                else:
-                    return render(request, "support/public/contact_done.html", {"ticket": ticket, "store": workspace})
-            fresh = ContactForm(request.POST.copy())
-            fresh.data["started"] = ContactForm.stamp()  # a retry starts a new clock
-            fresh._errors = form.errors
-            return render(request, "support/public/contact.html", {"form": fresh, "store": workspace}, status=422)
-    return render(request, "support/public/contact.html", {"form": form, "store": workspace})
+        if _rate_limited(workspace, request):
+            context["error"] = "Too many messages from your address; please try again in a few minutes."
+            return render(request, "support/public/contact.html", {**context, "form": form}, status=429)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                customer = _customer_for(workspace=workspace, email_address=data["email"].lower(), name=data["name"])
+                wanted = data["order_number"].strip().lstrip("#")
+                order = next(
+                    (o for o in selectors.customer_orders_for_linking(workspace=workspace, customer_id=customer.pk)
+                     if wanted and o.number.lstrip("#") == wanted),
+                    None,
+                )
+                ticket = services.ticket_create(
+                    workspace=workspace, subject=data["subject"], body_text=data["message"], customer=customer,
+                    requester_email=data["email"], requester_name=data["name"], channel=TicketChannel.WEB_FORM,
+                    order=order,
+                )
+            except DomainError as error:
+                form.add_error(None, error.message)
+            else:
+                return render(request, "support/public/contact_done.html", {"ticket": ticket, "store": workspace})
+    return render(request, "support/public/contact.html", {**context, "form": form}, status=422)
 
 
 def survey_answer(request: HttpRequest, token: str, score: int) -> HttpResponse:
