@@ -159,6 +159,9 @@ def celery_worker(redis_url, transactional_db, settings, celery_worker_env):
     """Start a real worker; the test process publishes to the same Redis (no eager mode)."""
     from crm.celery import app
 
+    if django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        required_service_url("DATABASE_URL")
+        pytest.skip("a worker process cannot see the in-memory SQLite test database")
     settings.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.task_always_eager = False
     app.conf.broker_url = redis_url
@@ -187,11 +190,15 @@ class SmtpSink:
                 sink.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "message": message})
                 return "250 OK"
 
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=0)
+        import socket
+
+        with socket.socket() as probe:  # aiosmtpd checks readiness by connecting, so it needs a real port
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
 
     def start(self) -> "SmtpSink":
         self.controller.start()
-        self.port = self.controller.server.sockets[0].getsockname()[1]
         return self
 
     @property

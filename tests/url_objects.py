@@ -11,7 +11,7 @@ from typing import Any
 from crm.models import Workspace
 from tests import factories
 from tests.customers import factories as customer_factories
-from tests.customers import factories as customer_factories
+from tests.integrations import factories as integration_factories
 from tests.campaigns import factories as campaign_factories
 from tests.segments import factories as segment_factories
 from tests.support import factories as support_factories
@@ -26,8 +26,6 @@ URL_OBJECTS: dict[str, Callable[[Workspace], Any]] = {
     "event_id": lambda ws: factories.EventFactory(customer__workspace=ws).pk,
     "import_id": lambda ws: customer_factories.ImportJobFactory(workspace=ws).pk,
     "audit_id": lambda ws: customer_factories.MergeAuditFactory(workspace=ws).pk,
-    "import_id": lambda ws: customer_factories.ImportJobFactory(workspace=ws).pk,
-    "audit_id": lambda ws: customer_factories.MergeAuditFactory(workspace=ws).pk,
     "ticket_id": lambda ws: support_factories.TicketFactory(workspace=ws).pk,
     "attachment_id": lambda ws: support_factories.AttachmentFactory(message__ticket__workspace=ws).pk,
     "team_id": lambda ws: support_factories.TeamFactory(workspace=ws).pk,
@@ -38,4 +36,6 @@ URL_OBJECTS: dict[str, Callable[[Workspace], Any]] = {
     "flow_id": lambda ws: campaign_factories.FlowFactory(workspace=ws).pk,
     "suppression_id": lambda ws: campaign_factories.SuppressionFactory(workspace=ws).pk,
     "segment_id": lambda ws: segment_factories.SegmentFactory(workspace=ws).pk,
+    "connection_id": lambda ws: integration_factories.StoreConnectionFactory(workspace=ws).pk,
+    "run_id": lambda ws: integration_factories.SyncRunFactory(connection__workspace=ws).pk,
 }

@@ -14,8 +14,11 @@ def memberships(workspace):
         return dict(Membership.objects.filter(workspace=workspace).values_list("user__email", "role"))
 
 
-def test_owner_invites_and_the_invitee_accepts(workspace, owner_client):
-    response = owner_client.post(f"/w/{workspace.slug}/settings/members/invite/", {"email": "Mia@Example.com", "role": "marketer"})
+def test_owner_invites_and_the_invitee_accepts(workspace, owner_client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client.post(
+            f"/w/{workspace.slug}/settings/members/invite/", {"email": "Mia@Example.com", "role": "marketer"}
+        )
 
     assert response.status_code == 302
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["mia@example.com"]

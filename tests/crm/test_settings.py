@@ -19,7 +19,7 @@ def test_owner_updates_workspace_settings(workspace, owner_client):
 
 def test_bad_settings_say_which_field_is_wrong_and_change_nothing(workspace, owner_client):
     response = owner_client.post(
-        f"/w/{workspace.slug}/settings/", settings_form(currency="euro", hours_1_end="07:00", hours_6_end="")
+        f"/w/{workspace.slug}/settings/", settings_form(currency="E1R", hours_1_end="07:00", hours_6_end="")
     )
 
     page = response.content.decode()

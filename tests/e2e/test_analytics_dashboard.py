@@ -1,0 +1,68 @@
+"""The dashboard rendered in a real browser from seed data: every KPI and every chart filled."""
+
+import os
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def browser():
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _sign_in(page, live_server):
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", "demo@example.com")
+    page.fill("input[name=password]", "demo-password-1")
+    page.click("button[type=submit]")
+
+
+@pytest.mark.e2e
+def test_dashboard_renders_every_chart_from_seed_data(transactional_db, live_server, browser):
+    from analytics.charts import CHARTS
+
+    call_command("seed_demo", customers=400, orders=1600, seed=5)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    _sign_in(page, live_server)
+
+    page.goto(f"{live_server.url}/w/demo/?period=90")
+    for name in CHARTS:
+        page.wait_for_selector(f"[data-testid=plot-{name}] .main-svg", timeout=20_000)
+
+    assert page.locator("[data-testid=kpis] .kpi-card").count() == 17
+    assert page.locator("[data-testid=kpi-revenue]").inner_text().startswith("USD ")
+    assert page.locator("[data-testid^=chart-empty-]").count() == 0
+    assert errors == []
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+
+    # the definition of a KPI is on the page
+    page.locator("[data-kpi=retention] [data-bs-toggle=popover]").click()
+    assert "(E − N) ÷ S" in page.locator(".popover").inner_text()
+
+    # and on a phone the charts fit the screen
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    _sign_in(phone, live_server)
+    phone.goto(f"{live_server.url}/w/demo/?period=90")
+    phone.wait_for_selector("[data-testid=plot-revenue] .main-svg", timeout=20_000)
+    box = phone.locator("[data-testid=plot-revenue]").bounding_box()
+    assert box["width"] <= 390
+    phone.screenshot(path=str(SCREENSHOTS / "dashboard-phone.png"), full_page=False)
+
+    page.goto(f"{live_server.url}/w/demo/analytics/predictions/")
+    page.wait_for_selector("[data-testid=plot-forecast] .main-svg", timeout=20_000)
+    page.screenshot(path=str(SCREENSHOTS / "predictions.png"), full_page=True)
