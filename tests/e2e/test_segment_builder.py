@@ -87,10 +87,15 @@ def test_marketer_builds_the_segment_and_sees_exactly_the_right_customers(transa
     page.wait_for_url("**/segments/*/")
 
     # then the segment page lists exactly those two customers
-    members = set(page.locator("#members-table [data-customer]").evaluate_all("els => els.map(e => e.dataset.customer)"))
+    members = set(
+        page.locator("#members-table [data-customer]").evaluate_all("els => els.map(e => e.dataset.customer)")
+    )
     assert members == {"eve@gmail.com", "fay@gmail.com"}
     assert page.inner_text("[data-testid=segment-size]") == "2"
-    assert "Bought in category 'Shoes' in the last 90 days and (RFM group is At risk or Did not open an email in the last 60 days)" in page.inner_text("#rule-summary")  # noqa: E501
+    assert (
+        "Bought in category 'Shoes' in the last 90 days and (RFM group is At risk or Did not open an email in the last 60 days)"
+        in page.inner_text("#rule-summary")
+    )  # noqa: E501
     screenshot(page, "segment-detail")
     with scopes_disabled():
         segment = Segment.objects.get(workspace=workspace, name="Lapsed shoe lovers")
