@@ -251,7 +251,11 @@ VALIDATION_CASES = [
     ("no field", g("all", c("", "")), {"1": "choose a field"}),
     ("unknown field", g("all", c("shoe_size", "is", value="9")), {"1": "choose a field"}),
     ("no operator", g("all", c("city", "")), {"1": "choose what 'City' should be compared with"}),
-    ("operator not for field", g("all", c("city", "gt", value="3")), {"1": "choose what 'City' should be compared with"}),
+    (
+        "operator not for field",
+        g("all", c("city", "gt", value="3")),
+        {"1": "choose what 'City' should be compared with"},
+    ),
     ("no value", g("all", c("city", "is", value="  ")), {"1": "enter a value for 'City'"}),
     ("not a number", g("all", c("total_spent", "gt", value="lots")), {"1": "enter a number for 'Total spent'"}),
     (
@@ -264,19 +268,35 @@ VALIDATION_CASES = [
         g("all", c("last_order_at", "in_last_days")),
         {"1": "enter a number of days (1 or more) for 'Last order date'"},
     ),
-    ("bad date", g("all", c("created_at", "before", value="31/12/2025")), {"1": "enter a date (YYYY-MM-DD) for 'Became a customer'"}),
+    (
+        "bad date",
+        g("all", c("created_at", "before", value="31/12/2025")),
+        {"1": "enter a date (YYYY-MM-DD) for 'Became a customer'"},
+    ),
     ("bad choice", g("all", c("rfm_group", "is", value="Heroes")), {"1": "'Heroes' is not a valid rfm group"}),
     ("no category", g("all", c("bought_category", "did")), {"1": "choose a category"}),
-    ("bad times", g("all", c("email_opened", "did", times="x")), {"1": "'at least … times' must be a whole number, 1 or more"}),
+    (
+        "bad times",
+        g("all", c("email_opened", "did", times="x")),
+        {"1": "'at least … times' must be a whole number, 1 or more"},
+    ),
     ("no segment", g("all", c("segment", "in")), {"1": "choose a segment"}),
-    ("custom attribute without a name", g("all", c("custom_attribute", "is", value="x")), {"1": "name the custom attribute (letters, digits, _ or -)"}),
+    (
+        "custom attribute without a name",
+        g("all", c("custom_attribute", "is", value="x")),
+        {"1": "name the custom attribute (letters, digits, _ or -)"},
+    ),
     (
         "nested problems are located",
         g("all", c("city", "is", value="Paris"), g("any", c("country", "is", value="FR"), c("age", "gte"))),
         {"2.2": "enter a number for 'Age'"},
     ),
-    ("empty nested group", g("all", c("city", "is", value="Paris"), g("any")), {"2": "this group is empty: add a condition or remove the group"}),
-]  # fmt: skip
+    (
+        "empty nested group",
+        g("all", c("city", "is", value="Paris"), g("any")),
+        {"2": "this group is empty: add a condition or remove the group"},
+    ),
+]
 
 
 @pytest.mark.parametrize(("rules", "problems"), [pytest.param(r, p, id=i) for i, r, p in VALIDATION_CASES])
