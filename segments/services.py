@@ -333,7 +333,6 @@ def segment_refresh(*, workspace: Workspace, segment: Segment) -> RefreshResult:
     from customers.models import Event
 
     now = timezone.now()
-    latest_event_id = Event.objects.filter(workspace=workspace).aggregate(latest=Max("id"))["latest"] or 0
     members = SegmentMembership.objects.filter(workspace=workspace, segment=segment)
     if segment.is_dynamic:
         matching = selectors.segment_customers(workspace=workspace, segment=segment)
@@ -354,6 +353,8 @@ def segment_refresh(*, workspace: Workspace, segment: Segment) -> RefreshResult:
         )
     _membership_events(workspace=workspace, segment=segment, customer_ids=entered, kind=SEGMENT_ENTERED, now=now)
     _membership_events(workspace=workspace, segment=segment, customer_ids=left, kind=SEGMENT_LEFT, now=now)
+    # Read after recording our own entered/left events, so they do not make the segment look stale again.
+    latest_event_id = Event.objects.filter(workspace=workspace).aggregate(latest=Max("id"))["latest"] or 0
     segment.size = len(matching_ids)
     segment.last_evaluated_at = now
     segment.evaluated_event_id = latest_event_id
