@@ -84,6 +84,7 @@ def campaign_detail(request: HttpRequest, workspace_slug: str, campaign_id: int)
         "audience_names": [segment_names.get(i, f"deleted segment #{i}") for i in campaign.audience_segment_ids],
         "excluded_names": [segment_names.get(i, f"deleted segment #{i}") for i in campaign.excluded_segment_ids],
         "schedule_form": bootstrap(ScheduleForm(workspace=workspace)), "tab": "campaigns",
+        "attribution_days": sending_policy(workspace=workspace).attribution_days,
     })
 
 
