@@ -346,12 +346,15 @@ def _orders_upsert_batch(*, workspace: Workspace, records: list[OrderRecord], re
                     updated_at=now,
                 )
             )
-    Order.objects.bulk_create(
-        order_objects,
-        update_conflicts=True,
-        unique_fields=["workspace", "source", "external_id"],
-        update_fields=ORDER_FIELDS,
-    )
+    if connection.vendor == "postgresql":
+        _orders_write_postgres(order_objects)
+    else:
+        Order.objects.bulk_create(
+            order_objects,
+            update_conflicts=True,
+            unique_fields=["workspace", "source", "external_id"],
+            update_fields=ORDER_FIELDS,
+        )
     order_ids = {
         (source, external_id): (order_id, customer_id)
         for source, external_id, order_id, customer_id in Order.objects.filter(
@@ -368,6 +371,67 @@ def _orders_upsert_batch(*, workspace: Workspace, records: list[OrderRecord], re
         customer_stats_refresh(workspace=workspace, customer_ids=affected_customers)
     created = sum(1 for r in fresh if (r.source, r.external_id) not in existing)
     return UpsertResult(created=created, updated=len(fresh) - created, skipped_stale=stale)
+
+
+ORDER_COLUMNS = [
+    "workspace_id", "source", "external_id", "customer_id", "number", "email", "status", "financial_status",
+    "fulfillment_status", "currency", "subtotal", "discount_total", "discount_codes", "shipping_total", "tax_total",
+    "total", "refunded_total", "net_total", "placed_at", "cancelled_at", "refunded_at", "source_updated_at",
+    "created_at", "updated_at",
+]
+LINE_COLUMNS = ["workspace_id", "order_id", "product_id", "external_id", "title", "sku", "category", "quantity",
+                "unit_price", "discount", "total"]
+EVENT_COLUMNS = ["workspace_id", "customer_id", "anonymous_id", "type", "occurred_at", "properties", "source",
+                 "external_id", "created_at"]
+
+
+def _orders_write_postgres(orders: list[Order]) -> None:
+    from customers.bulk_postgres import copy_upsert, jsonb
+
+    copy_upsert(
+        table="customers_order",
+        columns=ORDER_COLUMNS,
+        rows=(
+            [o.workspace_id, o.source, o.external_id, o.customer_id, o.number, o.email, o.status, o.financial_status,
+             o.fulfillment_status, o.currency, o.subtotal, o.discount_total, jsonb(o.discount_codes), o.shipping_total,
+             o.tax_total, o.total, o.refunded_total, o.net_total, o.placed_at, o.cancelled_at, o.refunded_at,
+             o.source_updated_at, o.created_at, o.updated_at]
+            for o in orders
+        ),
+        conflict_columns=["workspace_id", "source", "external_id"],
+        update_columns=[c for c in ORDER_COLUMNS if c not in {"workspace_id", "source", "external_id", "created_at"}],
+    )
+
+
+def _lines_write(lines: list[OrderLine]) -> None:
+    if connection.vendor != "postgresql":
+        OrderLine.objects.bulk_create(lines, batch_size=BATCH_SIZE)
+        return
+    from customers.bulk_postgres import copy_insert
+
+    copy_insert(
+        table="customers_orderline",
+        columns=LINE_COLUMNS,
+        rows=([line.workspace_id, line.order_id, line.product_id, line.external_id, line.title, line.sku,
+               line.category, line.quantity, line.unit_price, line.discount, line.total] for line in lines),
+    )
+
+
+def _events_write(events: list[Event]) -> None:
+    """Insert events; one whose (workspace, source, external_id) is already stored is left alone."""
+    if connection.vendor != "postgresql":
+        Event.objects.bulk_create(events, ignore_conflicts=True, batch_size=BATCH_SIZE)
+        return
+    from customers.bulk_postgres import copy_upsert, jsonb
+
+    now = timezone.now()
+    copy_upsert(
+        table="customers_event",
+        columns=EVENT_COLUMNS,
+        rows=([e.workspace_id, e.customer_id, e.anonymous_id, e.type, e.occurred_at, jsonb(e.properties), e.source,
+               e.external_id, now] for e in events),
+        conflict_columns=["workspace_id", "source", "external_id"],
+    )
 
 
 def _replace_order_lines(*, workspace: Workspace, records: list[OrderRecord], order_ids: dict) -> None:
@@ -402,7 +466,7 @@ def _replace_order_lines(*, workspace: Workspace, records: list[OrderRecord], or
                     total=total,
                 )
             )
-    OrderLine.objects.bulk_create(lines, batch_size=BATCH_SIZE)
+    _lines_write(lines)
 
 
 def _record_order_events(*, workspace: Workspace, records: list[OrderRecord], order_ids: dict, existing: dict) -> None:
@@ -437,7 +501,7 @@ def _record_order_events(*, workspace: Workspace, records: list[OrderRecord], or
                     properties={**base, "refunded": str(r.refunded_total)},
                 )
             )
-    Event.objects.bulk_create(events, ignore_conflicts=True, batch_size=BATCH_SIZE)
+    _events_write(events)
 
 
 def _mark_carts_converted(*, workspace: Workspace, customer_ids: set[int]) -> None:
@@ -653,7 +717,7 @@ def events_bulk_record(*, workspace: Workspace, records: Iterable[EventRecord]) 
             by_external, by_email = _customer_ids_for(workspace, source, external_ids, emails)
             for r in source_records:
                 lookup[id(r)] = by_external.get(r.customer_external_id) or by_email.get((r.email or "").strip().lower())
-        Event.objects.bulk_create(
+        _events_write(
             [
                 Event(
                     workspace=workspace,
@@ -666,8 +730,7 @@ def events_bulk_record(*, workspace: Workspace, records: Iterable[EventRecord]) 
                     external_id=r.external_id,
                 )
                 for r in batch
-            ],
-            ignore_conflicts=True,
+            ]
         )
     return total
 
