@@ -36,6 +36,9 @@ def minute_tick() -> None:
 def nightly() -> None:
     for workspace_id in Workspace.objects.values_list("id", flat=True):
         logger.debug("nightly work for workspace %s", workspace_id)
+        from customers.tasks import customer_stats_refresh_all
+
+        customer_stats_refresh_all.delay(workspace_id)  # customers: recompute order stats in bulk SQL (before RFM)
         from segments.tasks import segments_nightly
 
         segments_nightly.delay(workspace_id)  # segments: RFM rescore, then refresh every dynamic segment
