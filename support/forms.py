@@ -3,7 +3,7 @@ import time
 from django import forms
 from django.core import signing
 
-from support.models import RuleCondition, TicketChannel, TicketPriority, TicketStatus
+from support.models import RuleCondition, TicketChannel, TicketPriority
 from support.services import IncomingFile
 
 
@@ -53,18 +53,6 @@ class PropertiesForm(forms.Form):
     category = forms.CharField(max_length=60, required=False)
     tags = forms.CharField(max_length=500, required=False, help_text="Comma separated")
     order_id = forms.IntegerField(required=False)
-
-
-class BulkForm(forms.Form):
-    ACTIONS = [("assign", "Assign"), ("status", "Set status"), ("close", "Close")]
-    ticket_ids = forms.TypedMultipleChoiceField(coerce=int, choices=[], error_messages={"required": "Select tickets first."})
-    action = forms.ChoiceField(choices=ACTIONS)
-    assignee = forms.CharField(required=False)  # membership id, or "none" to unassign
-    status = forms.ChoiceField(choices=[("", "—"), *TicketStatus.choices], required=False)
-
-    def __init__(self, *args, ticket_ids=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["ticket_ids"].choices = [(pk, pk) for pk in ticket_ids]
 
 
 class ContactForm(forms.Form):

@@ -19,7 +19,6 @@ from crm.urls_helpers import ws_reverse
 from support import routing, selectors, services
 from support.dashboard import support_dashboard
 from support.forms import (
-    BulkForm,
     CannedReplyForm,
     PropertiesForm,
     ReplyForm,
@@ -271,35 +270,31 @@ def canned_reply_fill(request: HttpRequest, workspace_slug: str, ticket_id: int,
 @require_POST
 @requires(Capability.WORK_TICKETS)
 def tickets_bulk(request: HttpRequest, workspace_slug: str) -> HttpResponse:
+    """One action on the checked tickets: ``assign:<membership id>``, ``assign:none`` or ``status:<status>``."""
     workspace = request.workspace
     ids = [value for value in (_int(v) for v in request.POST.getlist("ticket_ids")) if value]
-    form = BulkForm(request.POST, ticket_ids=ids)
-    if form.is_valid():
-        data = form.cleaned_data
-        assignee, unassign, status = None, False, None
-        if data["action"] == "assign":
-            if data["assignee"] == "none":
-                unassign = True
-            else:
-                assignee = Membership.objects.filter(workspace=workspace, pk=_int(data["assignee"]) or 0).first()
-        elif data["action"] == "status":
-            status = data["status"] or None
-        elif data["action"] == "close":
-            status = TicketStatus.CLOSED
-        if assignee is None and not unassign and status is None:
-            messages.error(request, "Choose whom to assign to or which status to set.")
-        else:
-            try:
-                result = services.tickets_bulk_update(
-                    workspace=workspace, ticket_ids=data["ticket_ids"], actor=request.user,
-                    assignee=assignee, unassign=unassign, status=status,
-                )
-            except DomainError as error:
-                messages.error(request, error.message)
-            else:
-                messages.success(request, f"{result.changed} ticket{'s' if result.changed != 1 else ''} updated.")
+    kind, _, value = request.POST.get("action", "").partition(":")
+    assignee, unassign, status = None, False, None
+    if kind == "assign" and value == "none":
+        unassign = True
+    elif kind == "assign":
+        assignee = Membership.objects.filter(workspace=workspace, pk=_int(value) or 0).first()
+    elif kind == "status" and value in TicketStatus.values:
+        status = value
+    if not ids:
+        messages.error(request, "Select tickets first.")
+    elif assignee is None and not unassign and status is None:
+        messages.error(request, "Choose an action: whom to assign to, or which status to set.")
     else:
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        try:
+            result = services.tickets_bulk_update(
+                workspace=workspace, ticket_ids=ids, actor=request.user, assignee=assignee, unassign=unassign,
+                status=status,
+            )
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"{result.changed} ticket{'s' if result.changed != 1 else ''} updated.")
     if not request.htmx:
         return redirect(ws_reverse(request, "support:inbox") + (f"?{request.GET.urlencode()}" if request.GET else ""))
     context = _list_context(request, _filters(request))

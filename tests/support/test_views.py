@@ -104,13 +104,23 @@ def test_bulk_assign_returns_the_refreshed_list(workspace, rep_client, ticket, m
 
     response = rep_client.post(
         url(workspace, "bulk/") + "?view=all",
-        {"ticket_ids": [ticket.pk, second.pk], "action": "assign", "assignee": other.pk}, **HTMX,
+        {"ticket_ids": [ticket.pk, second.pk], "action": f"assign:{other.pk}"}, **HTMX,
     )
 
     assert response.status_code == 200
     assert "2 tickets updated." in response.content.decode()
     with scope(workspace=workspace):
         assert set(Ticket.objects.values_list("assignee_id", flat=True)) == {other.pk}
+
+
+def test_bulk_without_selection_or_action_says_so(workspace, rep_client, ticket):
+    nothing_checked = rep_client.post(url(workspace, "bulk/"), {"action": "status:closed"}, **HTMX)
+    no_action = rep_client.post(url(workspace, "bulk/"), {"ticket_ids": [ticket.pk], "action": ""}, **HTMX)
+
+    assert "Select tickets first." in nothing_checked.content.decode()
+    assert "Choose an action" in no_action.content.decode()
+    with scope(workspace=workspace):
+        assert Ticket.objects.get(pk=ticket.pk).status == "open"
 
 
 def test_canned_reply_is_filled_into_the_reply_box(workspace, rep_client, ticket):
