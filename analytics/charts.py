@@ -460,7 +460,7 @@ def render_chart(
     """The chart's table and its figure as JSON (None when the table is empty)."""
     chart = CHARTS[name]
     table = chart.table(workspace, date_range, grain)
-    if table.empty or (("revenue" in table.columns) and not table["revenue"].abs().sum() and name != "rfm"):
+    if table.empty or not table.select_dtypes("number").fillna(0).abs().to_numpy().sum():
         return table, None
     kwargs = {"currency": workspace.currency} if chart.needs_currency else {}
     return table, figure_json(chart.figure(table, **kwargs))

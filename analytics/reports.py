@@ -131,9 +131,10 @@ def discount_codes(workspace: Workspace, date_range: DateRange) -> ReportAnswer:
     frame = frame.explode("code")
     frame[["revenue", "discount"]] = frame[["revenue", "discount"]].astype(float)
     # "Ordered again": the customer has a later order than the one with the code (up to today).
-    buyers = frame["customer_id"].dropna().astype(int).unique().tolist()
     last_orders = dict(
-        Order.objects.filter(workspace=workspace, customer_id__in=buyers)
+        Order.objects.filter(
+            workspace=workspace, customer_id__in=orders.filter(customer__isnull=False).values("customer_id")
+        )
         .exclude(status=OrderStatus.CANCELLED)
         .values("customer_id")
         .annotate(last=Max("placed_at"))

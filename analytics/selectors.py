@@ -223,9 +223,13 @@ def overview(*, workspace: Workspace, date_range: DateRange) -> Overview:
     now["predicted_clv"] = float(fit.average_predicted_clv) if fit and fit.average_predicted_clv is not None else None
     before["predicted_clv"] = None
 
+    by_day = {r["date"]: r for r in current_rows}
+    empty_day = dict.fromkeys(SUM_FIELDS, 0) | {"customers_ordered": 0}
+
     def series(key: str) -> list[float | None]:
-        out = []
-        for r in current_rows:
+        out: list[float | None] = []
+        for day in (date_range.start + dt.timedelta(days=n) for n in range(date_range.days)):
+            r = by_day.get(day, empty_day)
             if key in ("revenue", "orders", "new_customers"):
                 out.append(float(r[key]))
             elif key == "aov":
@@ -402,7 +406,16 @@ def valuable_customers_at_risk(*, workspace: Workspace, limit: int = 10):
     return list(
         Customer.objects.filter(workspace=workspace, churn_risk="high")
         .order_by("-total_spent")
-        .only("id", "first_name", "last_name", "email", "total_spent", "probability_alive", "last_order_at")[:limit]
+        .only(
+            "id",
+            "first_name",
+            "last_name",
+            "email",
+            "total_spent",
+            "orders_count",
+            "probability_alive",
+            "last_order_at",
+        )[:limit]
     )
 
 

@@ -30,7 +30,7 @@ from customers.models import Cart, CartStatus, Customer, Event, Order, OrderLine
 
 logger = logging.getLogger(__name__)
 
-CHUNK_DAYS = 31
+CHUNK_ROWS = 300_000  # orders + storefront events loaded per chunk of days: bounds memory on big stores
 WINDOW = dt.timedelta(days=ACTIVE_WINDOW_DAYS)
 ZERO = Decimal("0")
 
@@ -85,9 +85,10 @@ def rollups_refresh(*, workspace: Workspace, start: dt.date, end: dt.date) -> in
     end = min(end, today)
     if end < start:
         return 0
+    chunk_days = _chunk_days(workspace=workspace, start=start, end=end)
     chunk_start = start
     while chunk_start <= end:
-        chunk_end = min(chunk_start + dt.timedelta(days=CHUNK_DAYS - 1), end)
+        chunk_end = min(chunk_start + dt.timedelta(days=chunk_days - 1), end)
         _refresh_days(workspace=workspace, start=chunk_start, end=chunk_end)
         chunk_start = chunk_end + dt.timedelta(days=1)
     _refresh_customer_days(workspace=workspace, start=start, end=end, today=today)
@@ -96,6 +97,19 @@ def rollups_refresh(*, workspace: Workspace, start: dt.date, end: dt.date) -> in
     state.last_refreshed_at = timezone.now()
     state.save(update_fields=["last_refreshed_at"])
     return (end - start).days + 1
+
+
+def _chunk_days(*, workspace: Workspace, start: dt.date, end: dt.date) -> int:
+    """How many days to process at once so a chunk holds about CHUNK_ROWS orders and events (at least a week)."""
+    days = (end - start).days + 1
+    if days <= 7:
+        return days
+    lower, upper = local_bounds(workspace, start, end)
+    rows = Order.objects.filter(workspace=workspace, placed_at__gte=lower, placed_at__lt=upper).count()
+    rows += Event.objects.filter(
+        workspace=workspace, type__in=STOREFRONT_TYPES, occurred_at__gte=lower, occurred_at__lt=upper
+    ).count()
+    return max(7, min(days, int(days * CHUNK_ROWS / max(rows, 1))))
 
 
 def rollups_refresh_for_instants(*, workspace: Workspace, instants: list[dt.datetime]) -> int:
@@ -202,14 +216,18 @@ def _refresh_days(*, workspace: Workspace, start: dt.date, end: dt.date) -> None
         for day, values in daily_session_metrics(sessions).iterrows():
             rows[day].update({key: int(value) for key, value in values.items()})
 
+    # Days without any activity need no row (readers treat a missing day as zeros): zero the range in one
+    # statement, then write only the days that have something.
+    DailyMetrics.objects.filter(workspace=workspace, date__gte=start, date__lte=end).update(**_SUM_ZEROS)
     objects = []
     for row in rows.values():
+        if len(row) == 1:
+            continue
         row.setdefault("events_by_hour", [0] * 24)
         row.setdefault("orders_by_hour", [0] * 24)
         objects.append(DailyMetrics(workspace=workspace, **row))
-    update_fields = sorted({key for row in rows.values() for key in row} - {"date"} | _SUM_FIELDS)
     DailyMetrics.objects.bulk_create(
-        objects, update_conflicts=True, unique_fields=["workspace", "date"], update_fields=update_fields
+        objects, update_conflicts=True, unique_fields=["workspace", "date"], update_fields=sorted(_SUM_FIELDS)
     )
     _refresh_products(workspace=workspace, start=start, end=end, lower=lower, upper=upper)
 
@@ -236,6 +254,12 @@ _SUM_FIELDS = {
     "nps_detractors",
     "csat_responses",
     "csat_satisfied",
+}
+
+
+_SUM_ZEROS = {
+    name: ([] if name.endswith("_by_hour") else ZERO if name in ("revenue", "discount_total") else 0)
+    for name in _SUM_FIELDS
 }
 
 
@@ -356,24 +380,38 @@ def _refresh_customer_days(*, workspace: Workspace, start: dt.date, end: dt.date
         lapses = daily_lapses(flags)
         lapses.index = lapses.index.date
 
-    objects = []
-    for day in _days(start, spell_end):
+    DailyMetrics.objects.filter(workspace=workspace, date__gte=start, date__lte=end).update(
+        customers_ordered=0,
+        new_customers=0,
+        new_customer_revenue=ZERO,
+        new_customer_orders=0,
+        returning_customers=0,
+        returning_customer_revenue=ZERO,
+        returning_customer_orders=0,
+        second_order_gaps={},
+        later_order_gaps={},
+    )
+    DailyMetrics.objects.filter(workspace=workspace, date__gte=start, date__lte=spell_end).update(
+        customers_activated=0, customers_lapsed=0
+    )
+    inside, after = [], []
+    for day in sorted(set(per_day.index) | set(lapses.index)):
+        if not start <= day <= spell_end:
+            continue
         values = per_day.loc[day] if day in per_day.index else None
         row = {
             "customers_activated": int(values["customers_activated"]) if values is not None else 0,
             "customers_lapsed": int(lapses.get(day, 0)),
         }
-        if day <= end:
+        if day <= end and values is not None:
             for field in _CUSTOMER_FIELDS:
                 if field.endswith("_gaps"):
-                    row[field] = values[field] if values is not None else {}
+                    row[field] = values[field]
                 elif field.endswith("_revenue"):
-                    row[field] = Decimal(str(round(float(values[field]), 2))) if values is not None else ZERO
+                    row[field] = Decimal(str(round(float(values[field]), 2)))
                 else:
-                    row[field] = int(values[field]) if values is not None else 0
-        objects.append((day, row))
-    inside = [DailyMetrics(workspace=workspace, date=day, **row) for day, row in objects if day <= end]
-    after = [DailyMetrics(workspace=workspace, date=day, **row) for day, row in objects if day > end]
+                    row[field] = int(values[field])
+        (inside if day <= end else after).append(DailyMetrics(workspace=workspace, date=day, **row))
     DailyMetrics.objects.bulk_create(
         inside,
         update_conflicts=True,

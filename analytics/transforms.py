@@ -211,6 +211,7 @@ def resample_daily(frame: pd.DataFrame, *, grain: str, columns: list[str]) -> pd
     out = data.resample(rule, label="left" if grain == "month" else "right").sum()
     if grain == "week":
         out.index = out.index - pd.Timedelta(days=6)
+    out.index = out.index.date
     out.index.name = "period"
     return out.reset_index()
 

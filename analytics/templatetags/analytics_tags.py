@@ -7,12 +7,26 @@ from django.utils.safestring import mark_safe
 register = template.Library()
 
 
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹", "AUD": "A$", "CAD": "C$"}
+
+
+def money(value: float, currency: str) -> str:
+    symbol = CURRENCY_SYMBOLS.get(currency, f"{currency} ")
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    if value >= 1_000_000:
+        return f"{sign}{symbol}{value / 1_000_000:,.2f}M"
+    if value >= 10_000:
+        return f"{sign}{symbol}{value:,.0f}"
+    return f"{sign}{symbol}{value:,.2f}"
+
+
 @register.simple_tag
 def kpi_value(value, kind: str, currency: str = "") -> str:
     if value is None:
         return "—"
     if kind == "money":
-        return f"{currency} {value:,.2f}" if abs(value) < 100_000 else f"{currency} {value:,.0f}"
+        return money(value, currency)
     if kind == "percent":
         return f"{value * 100:.1f}%"
     if kind == "score":
