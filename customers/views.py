@@ -2,12 +2,12 @@
 
 import csv
 from copy import copy
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -38,25 +38,31 @@ TIMELINE_GROUPS: dict[str, tuple[str, list[str]]] = {
 }
 
 
-def _filter_query(request: HttpRequest, *, drop: tuple[str, ...] = ("page",)) -> str:
-    params = [(key, value) for key, value in request.GET.items() if key not in drop and value != ""]
-    return urlencode(params)
+def _filter_query(params: QueryDict, *, keep: Iterable[str] | None = None) -> str:
+    """The list's query string without the page number (pagination and export links add their own)."""
+    allowed = set(keep) if keep is not None else None
+    pairs = [(key, value) for key, value in params.items()
+             if key != "page" and value != "" and (allowed is None or key in allowed)]
+    return urlencode(pairs)
 
 
 # --- the list --------------------------------------------------------------------------------------------------
 
 
-def _list_context(request: HttpRequest, form: CustomerFilterForm) -> dict:
+def _list_context(request: HttpRequest, params: QueryDict) -> dict:
+    """The list for ``params`` (the query string, or the filters a bulk action POSTed back)."""
+    form = CustomerFilterForm(params)
     filters = form.to_filters()
     customers = selectors.customer_list(workspace=request.workspace, filters=filters)
-    page = Paginator(customers, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(customers, PAGE_SIZE).get_page(params.get("page"))
     return {
         "form": form,
         "filters": filters,
         "page": page,
         "customers": page.object_list,
-        "query": _filter_query(request),
-        "is_filtered": any(value for key, value in request.GET.items() if key not in ("page", "sort")),
+        "query": _filter_query(params, keep=form.fields),
+        "hidden_filters": [(key, value) for key, value in params.items() if value and (key in form.fields or key == "page")],
+        "is_filtered": any(value for key, value in params.items() if key in form.fields and key not in ("page", "sort")),
         # Row links are built from this prefix: reversing a URL per row costs more than the rest of the row.
         "list_url": ws_reverse(request, "customers:list"),
     }
@@ -65,8 +71,7 @@ def _list_context(request: HttpRequest, form: CustomerFilterForm) -> dict:
 @require_GET
 @requires(Capability.VIEW)
 def customer_list(request: HttpRequest, workspace_slug: str) -> HttpResponse:
-    form = CustomerFilterForm(request.GET)
-    context = _list_context(request, form)
+    context = _list_context(request, request.GET)
     if request.htmx and not request.htmx.boosted:
         response = render(request, "customers/list.html#results", context)
     else:
@@ -106,12 +111,10 @@ def customer_bulk_tag(request: HttpRequest, workspace_slug: str) -> HttpResponse
         selectors.customer_filter_choices_forget(workspace=workspace)
     else:
         messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
-    query = urlencode([(k, v) for k, v in request.POST.items() if k in filters_form.fields and v])
+    # The list comes back with the filters (and page) it was showing: the bulk form carries them as hidden fields.
     if request.htmx:
-        request.GET = request.POST.copy()  # the list is re-rendered with the filters it was showing
-        context = _list_context(request, filters_form)
-        context["query"] = query
-        return render(request, "customers/list.html#results", context)
+        return render(request, "customers/list.html#results", _list_context(request, request.POST))
+    query = _filter_query(request.POST, keep=filters_form.fields)
     return redirect(ws_reverse(request, "customers:list") + (f"?{query}" if query else ""))
 
 
@@ -225,7 +228,7 @@ def customer_timeline(request: HttpRequest, workspace_slug: str, customer_id: in
     # The first page replaces the whole list (a new filter); later pages append below the "load more" row.
     partial = "timeline-items" if request.GET.get("cursor") else "timeline"
     if not request.htmx:
-        return redirect(ws_reverse(request, "customers:detail", customer_id=customer.id) + "?" + _filter_query(request))
+        return redirect(ws_reverse(request, "customers:detail", customer_id=customer.id))
     return render(request, f"customers/detail.html#{partial}", context)
 
 

@@ -182,3 +182,15 @@ def test_cannot_access_other_workspace_customer_list(workspace, other_workspace,
     response = owner_client.get(url(workspace))
     assert "secret@globex.test" not in response.content.decode()
     assert owner_client.get(url(other_workspace)).status_code == 404
+
+
+def test_bulk_tag_rerenders_the_same_filtered_page(workspace, owner_client, people):
+    response = owner_client.post(
+        url(workspace, "bulk/tag/"),
+        {"action": "add", "tag_name": "fr", "customer_ids": [people["bob"].id], "country": "FR", "sort": "name"},
+        HTTP_HX_REQUEST="true",
+    )
+    body = response.content.decode()
+    assert body.count("data-customer-id=") == 1 and "bob@stone.test" in body
+    assert '<input type="hidden" name="country" value="FR">' in body
+    assert "export.csv?country=FR&amp;sort=name" in body
