@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pandas as pd
 from django.db import transaction
-from django.db.models import Count, DateField, Max, Q, Sum
+from django.db.models import Count, DateField, Max, Min, Q, Sum
 from django.db.models.functions import ExtractHour, TruncDate, TruncMonth
 from django.utils import timezone
 
@@ -85,6 +85,7 @@ def rollups_refresh(*, workspace: Workspace, start: dt.date, end: dt.date) -> in
     end = min(end, today)
     if end < start:
         return 0
+    started_at = timezone.now()  # the watermark: rows changed while this runs are picked up by the next refresh
     chunk_days = _chunk_days(workspace=workspace, start=start, end=end)
     chunk_start = start
     while chunk_start <= end:
@@ -94,7 +95,7 @@ def rollups_refresh(*, workspace: Workspace, start: dt.date, end: dt.date) -> in
     _refresh_customer_days(workspace=workspace, start=start, end=end, today=today)
     _refresh_cohorts(workspace=workspace, start=start, end=end)
     state, _ = RollupState.objects.get_or_create(workspace=workspace)
-    state.last_refreshed_at = timezone.now()
+    state.last_refreshed_at = started_at
     state.save(update_fields=["last_refreshed_at"])
     return (end - start).days + 1
 
@@ -118,6 +119,26 @@ def rollups_refresh_for_instants(*, workspace: Workspace, instants: list[dt.date
         return 0
     days = [timezone.localtime(moment, workspace.tzinfo).date() for moment in instants]
     return rollups_refresh(workspace=workspace, start=min(days), end=max(days))
+
+
+def rollups_refresh_changed(*, workspace: Workspace) -> int:
+    """Refresh the days of orders and carts changed since the last refresh (a backfilled import, a refund on an
+    old order), and always today and yesterday (storefront events arrive all the time)."""
+    state = RollupState.objects.filter(workspace=workspace).first()
+    if state is None or state.last_refreshed_at is None:
+        return rollups_rebuild(workspace=workspace)
+    since = state.last_refreshed_at
+    instants = []
+    for queryset, field in (
+        (Order.objects.filter(workspace=workspace, updated_at__gte=since), "placed_at"),
+        (Cart.objects.filter(workspace=workspace, updated_at__gte=since), "started_at"),
+    ):
+        span = queryset.aggregate(first=Min(field), last=Max(field))
+        instants += [moment for moment in span.values() if moment is not None]
+    today = workspace.today()
+    days = [timezone.localtime(moment, workspace.tzinfo).date() for moment in instants]
+    start = min([*days, today - dt.timedelta(days=1)])
+    return rollups_refresh(workspace=workspace, start=start, end=today)
 
 
 def rollups_refresh_recent(*, workspace: Workspace, days: int = 2) -> int:

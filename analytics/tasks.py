@@ -33,7 +33,8 @@ def rollups_rebuild(workspace_id: int) -> int:
 
 @shared_task
 def rollups_refresh_if_due(workspace_id: int) -> int:
-    """Minute tick: refresh today and yesterday when the last refresh is older than REFRESH_EVERY."""
+    """Minute tick: when the last refresh is older than REFRESH_EVERY, refresh today, yesterday and the days of
+    any order or cart changed since."""
     with workspace_scope(workspace_id) as workspace:
         if workspace is None:
             return 0
@@ -42,7 +43,7 @@ def rollups_refresh_if_due(workspace_id: int) -> int:
             return 0  # never built: the dashboard or the nightly run builds it in full
         if timezone.now() - state.last_refreshed_at < REFRESH_EVERY:
             return 0
-        return services.rollups_refresh_recent(workspace=workspace, days=2)
+        return services.rollups_refresh_changed(workspace=workspace)
 
 
 @shared_task

@@ -30,6 +30,9 @@ def minute_tick() -> None:
         from integrations.tasks import integrations_minute_tick
 
         integrations_minute_tick.delay(workspace_id)  # integrations: resume/schedule syncs, daily reconcile, abandoned carts
+        from analytics.tasks import rollups_refresh_if_due
+
+        rollups_refresh_if_due.delay(workspace_id)  # analytics: today's and yesterday's rollups, at most every 10 min
 
 
 @shared_task
@@ -42,6 +45,9 @@ def nightly() -> None:
         from segments.tasks import segments_nightly
 
         segments_nightly.delay(workspace_id)  # segments: RFM rescore, then refresh every dynamic segment
+        from analytics.tasks import nightly as analytics_nightly
+
+        analytics_nightly.delay(workspace_id)  # analytics: rollups of the last 3 days (all if never built), refit CLV
 
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)

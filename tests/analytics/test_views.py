@@ -42,7 +42,9 @@ def test_dashboard_shows_kpis_and_loads_every_chart_after_the_page(workspace, ow
     assert re.search(r'data-testid="kpi-retention">\s*100\.0%', html)
     assert "+375.0%" in html  # revenue 285 against 60
     for name in CHARTS:
-        assert f'hx-get="/w/{workspace.slug}/analytics/charts/{name}/?{MARCH.replace("&", "&amp;")}&amp;grain=day"' in html
+        assert (
+            f'hx-get="/w/{workspace.slug}/analytics/charts/{name}/?{MARCH.replace("&", "&amp;")}&amp;grain=day"' in html
+        )
     # no inline script: only the JSON blocks app.js reads, and those only come with the chart fragments
     assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == []
 
@@ -118,7 +120,9 @@ def test_report_answers_on_the_hand_built_store(workspace, owner_client, store):
         return re.search(rf'data-testid="answer-{name}">(.*?)</p>', html).group(1)
 
     # 4 carts started in March: B's abandoned and C's recovered were left; C's came back.
-    assert answer("abandoned-carts") == "2 of 4 carts were left without ordering; 1 of those (50%) came back and ordered."
+    assert (
+        answer("abandoned-carts") == "2 of 4 carts were left without ordering; 1 of those (50%) came back and ordered."
+    )
     # A's order on Mar 5 followed 2 views (page + product), B's webhook order none: median 1, average 1.0.
     assert answer("touches-before-order").startswith("A typical order follows 1 page/product views (average 1.0)")
 
@@ -150,7 +154,9 @@ def test_owner_refit_runs_the_fit(workspace, owner_client, store, django_capture
     assert "Too little history to predict yet: 7 customers with orders (at least 100 needed)" in page
 
 
-def test_dashboard_builds_missing_rollups_when_orders_exist(workspace, owner_client, django_capture_on_commit_callbacks):
+def test_dashboard_builds_missing_rollups_when_orders_exist(
+    workspace, owner_client, django_capture_on_commit_callbacks
+):
     OrderFactory(workspace=workspace, placed_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=2))
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -162,9 +168,16 @@ def test_dashboard_builds_missing_rollups_when_orders_exist(workspace, owner_cli
 
 
 def test_customer_card_shows_predictions(workspace, owner_client):
-    customer = CustomerFactory(workspace=workspace, orders_count=3, probability_alive=0.42, expected_orders_90d=1.24,
-                               predicted_clv="310.50", churn_risk="medium", clv_tier="high",
-                               predicted_next_order_at=dt.datetime(2026, 1, 15, tzinfo=dt.UTC))
+    customer = CustomerFactory(
+        workspace=workspace,
+        orders_count=3,
+        probability_alive=0.42,
+        expected_orders_90d=1.24,
+        predicted_clv="310.50",
+        churn_risk="medium",
+        clv_tier="high",
+        predicted_next_order_at=dt.datetime(2026, 1, 15, tzinfo=dt.UTC),
+    )
 
     html = owner_client.get(f"/w/{workspace.slug}/customers/{customer.pk}/").content.decode()
 
@@ -178,8 +191,9 @@ def test_customer_card_shows_predictions(workspace, owner_client):
 
 def test_cannot_access_other_workspace_figures(workspace, other_workspace, owner_client, store):
     # given B's big order on a March day and a member of A only
-    OrderFactory(workspace=other_workspace, placed_at=dt.datetime(2025, 3, 3, 12, tzinfo=dt.UTC), total=9999,
-                 net_total=9999)
+    OrderFactory(
+        workspace=other_workspace, placed_at=dt.datetime(2025, 3, 3, 12, tzinfo=dt.UTC), total=9999, net_total=9999
+    )
     with scope(workspace=other_workspace):
         services.rollups_refresh(workspace=other_workspace, start=dt.date(2025, 3, 1), end=dt.date(2025, 3, 31))
 
