@@ -16,6 +16,7 @@ from crm.models import Workspace
 from integrations import crypto
 from integrations.connectors import ConnectorError, connector_for
 from integrations.models import ConnectionStatus, Platform, StoreConnection, StorefrontTracking, tracking_public_key
+from integrations.tracking import tracking_forget_key
 
 SECRET_ROTATION_GRACE = dt.timedelta(hours=24)
 
@@ -193,12 +194,15 @@ def tracking_update(*, workspace: Workspace, allowed_origins: str, abandoned_car
     tracking.abandoned_cart_delay_minutes = abandoned_cart_delay_minutes
     tracking.is_enabled = is_enabled
     tracking.save(update_fields=["allowed_origins", "abandoned_cart_delay_minutes", "is_enabled"])
+    tracking_forget_key(tracking.public_key)
     return tracking
 
 
 def tracking_rotate_key(*, workspace: Workspace) -> StorefrontTracking:
     tracking = tracking_get_or_create(workspace=workspace)
+    old_key = tracking.public_key
     tracking.public_key = tracking_public_key()
     tracking.save(update_fields=["public_key"])
+    tracking_forget_key(old_key)
     return tracking
 

@@ -90,7 +90,8 @@ def batch_parse(raw: bytes, *, now: dt.datetime | None = None) -> list[TrackedEv
     if not items:
         raise BatchInvalid([FieldError(index=None, field="batch", message="is empty")])
     if len(items) > MAX_BATCH:
-        raise BatchInvalid([FieldError(index=None, field="batch", message=f"has {len(items)} events; at most {MAX_BATCH}")])
+        raise BatchInvalid([FieldError(index=None, field="batch",
+                                       message=f"has {len(items)} events; at most {MAX_BATCH}")])
     events: list[TrackedEvent] = []
     errors: list[FieldError] = []
     for index, item in enumerate(items):
@@ -169,11 +170,28 @@ def rate_limit_take(*, public_key: str, count: int) -> int | None:
     return None
 
 
+KEY_CACHE_SECONDS = 30
+
+
+def _key_cache(public_key: str) -> str:
+    return f"tracking-key:{public_key}"
+
+
 def tracking_for_key(public_key: str) -> StorefrontTracking | None:
+    """The settings row of a public key, cached briefly: every storefront request needs it."""
     from django_scopes import scopes_disabled
 
+    cached = cache.get(_key_cache(public_key))
+    if cached is not None:
+        return cached or None
     with scopes_disabled():
-        return StorefrontTracking.objects.select_related("workspace").filter(public_key=public_key).first()
+        found = StorefrontTracking.objects.select_related("workspace").filter(public_key=public_key).first()
+    cache.set(_key_cache(public_key), found or False, timeout=KEY_CACHE_SECONDS)
+    return found
+
+
+def tracking_forget_key(public_key: str) -> None:
+    cache.delete(_key_cache(public_key))
 
 
 def events_ingest(*, workspace: Workspace, tracking: StorefrontTracking, events: list[TrackedEvent]) -> int:
@@ -199,10 +217,27 @@ def events_ingest(*, workspace: Workspace, tracking: StorefrontTracking, events:
     for event in events:
         if event.type == EventType.IDENTIFIED:
             visitor_identify(workspace=workspace, event=event)
-    StorefrontTracking.objects.filter(workspace=workspace, pk=tracking.pk).update(
-        events_received=F("events_received") + len(events), last_event_at=timezone.now()
-    )
+    _count_received(workspace, tracking, len(events))
     return len(events)
+
+
+def _count_received(workspace: Workspace, tracking: StorefrontTracking, count: int) -> None:
+    """Keep the page's "events received" figure without an UPDATE (and its row lock) on every request: counts
+    gather in the cache and the first request of every 30 seconds writes them."""
+    pending_key = f"tracking-pending:{tracking.pk}"
+    if not cache.add(pending_key, count, timeout=None):
+        try:
+            cache.incr(pending_key, count)
+        except ValueError:
+            cache.set(pending_key, count, timeout=None)
+    if not cache.add(f"tracking-flushed:{tracking.pk}", 1, timeout=30):
+        return
+    pending = cache.get(pending_key) or 0
+    if pending:
+        cache.decr(pending_key, pending)
+        StorefrontTracking.objects.filter(workspace=workspace, pk=tracking.pk).update(
+            events_received=F("events_received") + pending, last_event_at=timezone.now()
+        )
 
 
 def _cart_from_checkout(workspace: Workspace, event: TrackedEvent, customer_id: int | None) -> None:
