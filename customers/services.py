@@ -580,6 +580,12 @@ def _customer_stats_refresh_portable(*, workspace: Workspace, customer_ids: list
 
 
 def _customer_stats_refresh_postgres(*, workspace: Workspace, customer_ids: list[int] | None) -> int:
+    if customer_ids is not None:
+        return _customer_stats_refresh_postgres_some(workspace=workspace, customer_ids=customer_ids)
+    # A whole-workspace refresh usually follows a bulk load; fresh planner statistics keep it on hash joins.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE customers_order")
+        cursor.execute("ANALYZE customers_orderline")
     only = "AND c.id = ANY(%(ids)s)" if customer_ids is not None else ""
     only_orders = "AND o.customer_id = ANY(%(ids)s)" if customer_ids is not None else ""
     sql = f"""
@@ -617,6 +623,46 @@ def _customer_stats_refresh_postgres(*, workspace: Workspace, customer_ids: list
           AND (c.orders_count, c.total_spent, c.first_order_at, c.last_order_at, c.top_categories)
               IS DISTINCT FROM (COALESCE(s.n, 0), COALESCE(s.spent, 0), s.first_at, s.last_at,
                                 COALESCE(t.categories, '[]'::jsonb))
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"ws": workspace.id, "ids": customer_ids})
+        return cursor.rowcount
+
+
+def _customer_stats_refresh_postgres_some(*, workspace: Workspace, customer_ids: list[int]) -> int:
+    """Stats for a few thousand customers, one index-driven LATERAL lookup each.
+
+    Written so that its plan does not depend on table statistics: right after a bulk load they are stale, and a
+    set-based join planned on them can degrade to nested loops over whole tables.
+    """
+    sql = """
+        UPDATE customers_customer c SET
+            orders_count = s.n,
+            total_spent = s.spent,
+            average_order_value = CASE WHEN s.n > 0 THEN ROUND(s.spent / s.n, 2) ELSE 0 END,
+            first_order_at = s.first_at,
+            last_order_at = s.last_at,
+            top_categories = t.categories
+        FROM unnest(%(ids)s::bigint[]) AS x(id)
+        CROSS JOIN LATERAL (
+            SELECT COUNT(*) AS n, COALESCE(SUM(o.net_total), 0) AS spent, MIN(o.placed_at) AS first_at,
+                   MAX(o.placed_at) AS last_at
+            FROM customers_order o
+            WHERE o.customer_id = x.id AND o.workspace_id = %(ws)s AND o.status <> 'cancelled'
+        ) s
+        CROSS JOIN LATERAL (
+            SELECT COALESCE(jsonb_agg(category ORDER BY spent DESC, category), '[]'::jsonb) AS categories
+            FROM (
+                SELECT l.category, SUM(l.total) AS spent
+                FROM customers_order o JOIN customers_orderline l ON l.order_id = o.id
+                WHERE o.customer_id = x.id AND o.workspace_id = %(ws)s AND o.status <> 'cancelled'
+                      AND l.category <> ''
+                GROUP BY l.category ORDER BY spent DESC, l.category LIMIT 3
+            ) top3
+        ) t
+        WHERE c.id = x.id AND c.workspace_id = %(ws)s
+          AND (c.orders_count, c.total_spent, c.first_order_at, c.last_order_at, c.top_categories)
+              IS DISTINCT FROM (s.n, s.spent, s.first_at, s.last_at, t.categories)
     """
     with connection.cursor() as cursor:
         cursor.execute(sql, {"ws": workspace.id, "ids": customer_ids})
