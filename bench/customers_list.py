@@ -26,7 +26,7 @@ LAST = ["Smith", "Jones", "Brown", "Taylor", "Wilson", "Davies", "Evans", "Thoma
         "Garcia", "Müller", "Rossi", "Novak", "Kowalski", "Silva", "Nguyen", "Kim", "Sato", "Okafor", "Haddad"]
 COUNTRIES = ["US", "US", "US", "GB", "FR", "DE", "CA", "AU", "ES", "IT"]
 GROUPS = ["Champions", "Loyal", "Active", "Needs attention", "New", "Promising", "At risk", "Almost lost", "Dormant", ""]
-INDEXES = ["customer_search_trgm", "customer_ws_last_order", "customer_ws_spent", "customer_ws_rfm_group",
+INDEXES = ["customer_search_trgm", "customer_ws_last_order", "customer_ws_recent_order", "customer_ws_spent", "customer_ws_rfm_group",
            "customer_ws_name", "customer_ws_email", "customer_ws_phone", "customer_tag_ws_name", "customer_ws_created"]
 
 
@@ -58,10 +58,13 @@ def _fill(workspace, n: int) -> None:
     tags = [CustomerTag(workspace=workspace, customer_id=cid, name=generator.choice(["vip", "wholesale", "press", "staff"]))
             for cid in generator.sample(ids, len(ids) // 10)]
     CustomerTag.objects.bulk_create(tags, batch_size=5000, ignore_conflicts=True)
+    # What autovacuum does to a table that just took 100,000 rows: statistics and the visibility map.
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE customers_customer" if connection.vendor == "postgresql" else "ANALYZE")
         if connection.vendor == "postgresql":
-            cursor.execute("ANALYZE customers_customertag")
+            cursor.execute("VACUUM ANALYZE customers_customer")
+            cursor.execute("VACUUM ANALYZE customers_customertag")
+        else:
+            cursor.execute("ANALYZE")
 
 
 QUERIES = [
@@ -104,7 +107,7 @@ def run(args) -> list[dict]:
                 return response
 
             cases = [(f"customer list: {label}", params, True) for label, params in QUERIES]
-            cases.insert(1, ("customer list: full page (filters, choices)", {}, False))
+            cases.insert(1, ("customer list: full page (filter choices cached)", {}, False))
             measured = {}
             for label, params, htmx in cases:
                 request(params, htmx=htmx)  # warm-up

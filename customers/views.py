@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.utils.functional import cached_property
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -21,6 +22,20 @@ from customers.models import EventType
 from customers.timeline import timeline_entry
 
 PAGE_SIZE = 50
+COUNT_CAP = 10_000
+
+
+class CappedPaginator(Paginator):
+    """Counts at most COUNT_CAP + 1 matches: ``SELECT COUNT(*) FROM (... LIMIT 10001)`` stops scanning early, so
+    the list's cost does not grow with the size of the store. Beyond the cap the page says "10,000+"."""
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list.order_by()[: COUNT_CAP + 1].count()
+
+    @property
+    def is_capped(self) -> bool:
+        return self.count > COUNT_CAP
 
 # Timeline filter groups: a rep usually wants "orders" or "emails", not one exact event type.
 TIMELINE_GROUPS: dict[str, tuple[str, list[str]]] = {
@@ -54,7 +69,7 @@ def _list_context(request: HttpRequest, params: QueryDict) -> dict:
     form = CustomerFilterForm(params)
     filters = form.to_filters()
     customers = selectors.customer_list(workspace=request.workspace, filters=filters)
-    page = Paginator(customers, PAGE_SIZE).get_page(params.get("page"))
+    page = CappedPaginator(customers, PAGE_SIZE).get_page(params.get("page"))
     return {
         "form": form,
         "filters": filters,
@@ -65,6 +80,7 @@ def _list_context(request: HttpRequest, params: QueryDict) -> dict:
         "is_filtered": any(value for key, value in params.items() if key in form.fields and key not in ("page", "sort")),
         # Row links are built from this prefix: reversing a URL per row costs more than the rest of the row.
         "list_url": ws_reverse(request, "customers:list"),
+        "count_cap": COUNT_CAP,
     }
 
 

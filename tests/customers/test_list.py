@@ -194,3 +194,12 @@ def test_bulk_tag_rerenders_the_same_filtered_page(workspace, owner_client, peop
     assert body.count("data-customer-id=") == 1 and "bob@stone.test" in body
     assert '<input type="hidden" name="country" value="FR">' in body
     assert "export.csv?country=FR&amp;sort=name" in body
+
+
+def test_counts_stop_at_the_cap(workspace, owner_client, people, monkeypatch):
+    from customers import views
+
+    monkeypatch.setattr(views, "COUNT_CAP", 2)
+    body = owner_client.get(url(workspace), HTTP_HX_REQUEST="true").content.decode()
+    assert '<span class="fw-semibold" data-testid="result-count">2+</span>' in body
+    assert body.count("data-customer-id=") == 3
