@@ -14,8 +14,14 @@ from support.models import UNRESOLVED_STATUSES, Survey, SurveyKind, SurveyStatus
 from support.selectors import nps_score, overdue_q
 
 TICKET_COLUMNS = [
-    "pk", "created_at", "first_responded_at", "solved_at", "status", "assignee_id",
-    "first_response_due_at", "resolution_due_at",
+    "pk",
+    "created_at",
+    "first_responded_at",
+    "solved_at",
+    "status",
+    "assignee_id",
+    "first_response_due_at",
+    "resolution_due_at",
 ]
 
 
@@ -90,8 +96,11 @@ def volume_figure(frame: pd.DataFrame, *, since: dt.datetime, now: dt.datetime, 
     figure.add_bar(x=list(days), y=counts.tolist(), name="Opened", marker_color="#3b5bdb")
     figure.add_scatter(x=list(days), y=solved.tolist(), name="Solved", mode="lines+markers", line_color="#2f9e44")
     figure.update_layout(
-        margin={"l": 30, "r": 10, "t": 10, "b": 30}, height=300, legend={"orientation": "h", "y": 1.1},
-        plot_bgcolor="white", bargap=0.25,
+        margin={"l": 30, "r": 10, "t": 10, "b": 30},
+        height=300,
+        legend={"orientation": "h", "y": 1.1},
+        plot_bgcolor="white",
+        bargap=0.25,
     )
     return figure
 
@@ -117,7 +126,7 @@ def support_dashboard(*, workspace: Workspace, days: int = 30, now: dt.datetime 
     since = now - dt.timedelta(days=days)
     frame = tickets_frame(workspace=workspace, since=since)
     open_tickets = Ticket.objects.filter(workspace=workspace, status__in=UNRESOLVED_STATUSES)
-    backlog = {status: 0 for status in UNRESOLVED_STATUSES}
+    backlog = dict.fromkeys(UNRESOLVED_STATUSES, 0)
     for status in open_tickets.values_list("status", flat=True):
         backlog[status] += 1
     surveys = list(
@@ -130,9 +139,7 @@ def support_dashboard(*, workspace: Workspace, days: int = 30, now: dt.datetime 
         columns=["score", "assignee_id"],
     )
     nps_scores = [score for kind, score, _ in surveys if kind == SurveyKind.NPS]
-    names = {
-        m.pk: m.user.display_name for m in Membership.objects.filter(workspace=workspace).select_related("user")
-    }
+    names = {m.pk: m.user.display_name for m in Membership.objects.filter(workspace=workspace).select_related("user")}
     return SupportDashboard(
         days=days,
         figures=ticket_figures(frame, now=now),

@@ -82,7 +82,9 @@ class ContactForm(forms.Form):
         try:
             started = float(signing.loads(data.get("started", ""), salt=self.SALT, max_age=self.MAX_AGE_SECONDS))
         except (signing.BadSignature, TypeError, ValueError):
-            raise forms.ValidationError("This form has expired; reload the page and try again.", code="expired")
+            raise forms.ValidationError(
+                "This form has expired; reload the page and try again.", code="expired"
+            ) from None
         if time.time() - started < self.MIN_SECONDS:
             raise forms.ValidationError("That was quick! Please wait a moment and send again.", code="too_fast")
         return data

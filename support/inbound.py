@@ -241,7 +241,9 @@ def mailbox_messages(path: Path, *, kind: str = "auto") -> Iterator[tuple[str, M
     """(key, message) for every message in an mbox file or a Maildir directory."""
     if kind == "auto":
         kind = "maildir" if path.is_dir() else "mbox"
-    box: mailbox.Mailbox = mailbox.Maildir(path, create=False) if kind == "maildir" else mailbox.mbox(path, create=False)
+    box: mailbox.Mailbox = (
+        mailbox.Maildir(path, create=False) if kind == "maildir" else mailbox.mbox(path, create=False)
+    )
     try:
         yield from box.iteritems()
     finally:

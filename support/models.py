@@ -177,9 +177,11 @@ class Ticket(TenantModel):
 
         due = self.next_due_at
         if due is None:
-            breached = (self.first_responded_at and self.first_response_due_at
-                        and self.first_responded_at > self.first_response_due_at) or (
-                self.solved_at and self.resolution_due_at and self.solved_at > self.resolution_due_at)
+            breached = (
+                self.first_responded_at
+                and self.first_response_due_at
+                and self.first_responded_at > self.first_response_due_at
+            ) or (self.solved_at and self.resolution_due_at and self.solved_at > self.resolution_due_at)
             return "breached" if breached else "met"
         left = due - timezone.now()
         if left.total_seconds() < 0:
@@ -216,7 +218,9 @@ class DeliveryStatus(models.TextChoices):
 class TicketMessage(TenantModel):
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
     kind = models.CharField(max_length=10, choices=MessageKind.choices)
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # Sanitised with nh3 before it is stored; rendered with |safe only because of that.
     body_html = models.TextField()
     body_text = models.TextField(blank=True, default="")
@@ -248,8 +252,15 @@ class Attachment(TenantModel):
     MAX_SIZE = 10 * 1024 * 1024
     MAX_PER_MESSAGE = 5
     ALLOWED_TYPES = {
-        "image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain", "text/csv",
-        "application/zip", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "text/plain",
+        "text/csv",
+        "application/zip",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     }
 

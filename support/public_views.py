@@ -75,13 +75,21 @@ def contact(request: HttpRequest, slug: str) -> HttpResponse:
                 customer = _customer_for(workspace=workspace, email_address=data["email"].lower(), name=data["name"])
                 wanted = data["order_number"].strip().lstrip("#")
                 order = next(
-                    (o for o in selectors.customer_orders_for_linking(workspace=workspace, customer_id=customer.pk)
-                     if wanted and o.number.lstrip("#") == wanted),
+                    (
+                        o
+                        for o in selectors.customer_orders_for_linking(workspace=workspace, customer_id=customer.pk)
+                        if wanted and o.number.lstrip("#") == wanted
+                    ),
                     None,
                 )
                 ticket = services.ticket_create(
-                    workspace=workspace, subject=data["subject"], body_text=data["message"], customer=customer,
-                    requester_email=data["email"], requester_name=data["name"], channel=TicketChannel.WEB_FORM,
+                    workspace=workspace,
+                    subject=data["subject"],
+                    body_text=data["message"],
+                    customer=customer,
+                    requester_email=data["email"],
+                    requester_name=data["name"],
+                    channel=TicketChannel.WEB_FORM,
                     order=order,
                 )
             except DomainError as error:
@@ -112,7 +120,9 @@ def survey_page(request: HttpRequest, token: str) -> HttpResponse:
         with scope(workspace=survey.workspace):
             try:
                 surveys.survey_answer(
-                    workspace=survey.workspace, survey=survey, score=form.cleaned_data["score"],
+                    workspace=survey.workspace,
+                    survey=survey,
+                    score=form.cleaned_data["score"],
                     comment=form.cleaned_data["comment"],
                 )
             except DomainError as error:
@@ -143,9 +153,12 @@ def inbound_webhook(request: HttpRequest, token: str, esp: str) -> HttpResponse:
                     if event.event_type != "inbound" or event.message is None:
                         continue
                     result = inbound_email_process(workspace=workspace, inbound=parse_message(event.message))
-                    logger.info("inbound email for %s: ticket %s %s", workspace.slug,
-                                getattr(result.ticket, "number", None), result.reason)
+                    logger.info(
+                        "inbound email for %s: ticket %s %s",
+                        workspace.slug,
+                        getattr(result.ticket, "number", None),
+                        result.reason,
+                    )
             return HttpResponse()
 
     return WorkspaceInboundView.as_view()(request)
-

@@ -94,11 +94,7 @@ def pick_load_balanced(*, workspace: Workspace, team: Team) -> Membership | None
 
 
 def pick_round_robin(*, workspace: Workspace) -> Membership | None:
-    return (
-        available_reps(workspace=workspace)
-        .order_by(F("last_assigned_at").asc(nulls_first=True), "pk")
-        .first()
-    )
+    return available_reps(workspace=workspace).order_by(F("last_assigned_at").asc(nulls_first=True), "pk").first()
 
 
 def ticket_route(*, workspace: Workspace, ticket: Ticket) -> RoutingDecision:
@@ -116,7 +112,9 @@ def ticket_route(*, workspace: Workspace, ticket: Ticket) -> RoutingDecision:
         assignee = pick_load_balanced(workspace=workspace, team=default_team)
         if assignee is not None:
             return RoutingDecision(
-                team=default_team, assignee=assignee, rule=None,
+                team=default_team,
+                assignee=assignee,
+                rule=None,
                 note=f"default team {default_team.name}, fewest open: {assignee.user.display_name}",
             )
     assignee = pick_round_robin(workspace=workspace)
@@ -173,3 +171,13 @@ def routing_rule_move(*, workspace: Workspace, rule: RoutingRule, up: bool) -> N
         if item.position != position * 10:
             item.position = position * 10
             item.save(update_fields=["position"])
+
+
+def routing_rule_delete(*, workspace: Workspace, rule: RoutingRule) -> None:
+    RoutingRule.objects.filter(workspace=workspace, pk=rule.pk).delete()
+
+
+def routing_rule_set_active(*, workspace: Workspace, rule: RoutingRule, is_active: bool) -> RoutingRule:
+    rule.is_active = is_active
+    rule.save(update_fields=["is_active"])
+    return rule

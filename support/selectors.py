@@ -188,9 +188,7 @@ def customer_context(*, workspace: Workspace, ticket: Ticket) -> CustomerContext
     from customers.models import Cart, CartStatus, Order
 
     customer = ticket.customer
-    orders = list(
-        Order.objects.filter(workspace=workspace, customer=customer).order_by("-placed_at")[:5]
-    )
+    orders = list(Order.objects.filter(workspace=workspace, customer=customer).order_by("-placed_at")[:5])
     carts = list(
         Cart.objects.filter(
             workspace=workspace, customer=customer, status__in=[CartStatus.OPEN, CartStatus.ABANDONED]
@@ -243,9 +241,9 @@ def nps_score(scores: list[int]) -> float | None:
 
 
 def survey_scores(*, workspace: Workspace, since: dt.datetime) -> dict:
-    rows = Survey.objects.filter(
-        workspace=workspace, status=SurveyStatus.ANSWERED, answered_at__gte=since
-    ).values_list("kind", "score")
+    rows = Survey.objects.filter(workspace=workspace, status=SurveyStatus.ANSWERED, answered_at__gte=since).values_list(
+        "kind", "score"
+    )
     csat = [score for kind, score in rows if kind == SurveyKind.CSAT]
     nps = [score for kind, score in rows if kind == SurveyKind.NPS]
     return {
@@ -255,4 +253,3 @@ def survey_scores(*, workspace: Workspace, since: dt.datetime) -> dict:
         "nps_answers": len(nps),
         "nps": nps_score(nps),
     }
-

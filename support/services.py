@@ -45,10 +45,45 @@ from support.models import (
 logger = logging.getLogger(__name__)
 
 ALLOWED_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "div", "em", "h1", "h2", "h3", "h4", "hr", "i", "img", "li",
-    "ol", "p", "pre", "s", "span", "strong", "sub", "sup", "table", "tbody", "td", "th", "thead", "tr", "u", "ul",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "div",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "hr",
+    "i",
+    "img",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "u",
+    "ul",
 }
-ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "width", "height"}, "td": {"colspan"}, "th": {"colspan"}}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "width", "height"},
+    "td": {"colspan"},
+    "th": {"colspan"},
+}
 
 
 # --- Bodies and attachments -------------------------------------------------------------------------------------
@@ -646,7 +681,7 @@ def ticket_message_deliver(*, workspace: Workspace, message_id: int) -> bool:
     agent = message.author.display_name if message.author else workspace.name
     text = f"{message.body_text}\n\n-- \n{agent}, {workspace.name}\nTicket {ticket.reference}"
     html = (
-        f"{message.body_html}<p style=\"color:#6c757d;font-size:13px\">{escape(agent)}, {escape(workspace.name)}"
+        f'{message.body_html}<p style="color:#6c757d;font-size:13px">{escape(agent)}, {escape(workspace.name)}'
         f"<br>Ticket {escape(ticket.reference)}</p>"
     )
     email = EmailMultiAlternatives(
@@ -678,3 +713,38 @@ def ticket_message_mark_failed(*, workspace: Workspace, message_id: int, error: 
     TicketMessage.objects.filter(workspace=workspace, pk=message_id).update(
         delivery_status=DeliveryStatus.FAILED, delivery_error=error[:255]
     )
+
+
+# --- Support settings -----------------------------------------------------------------------------------------------
+
+
+def support_settings_update(
+    *,
+    workspace: Workspace,
+    reply_to_email: str,
+    categories: Iterable[str],
+    default_team: Team | None,
+    is_csat_enabled: bool,
+    csat_delay_minutes: int,
+    is_nps_enabled: bool,
+    nps_delay_days: int,
+) -> SupportSettings:
+    if default_team is not None and default_team.workspace_id != workspace.pk:
+        raise DomainError("Unknown team.", field="default_team")
+    config = support_settings_for(workspace=workspace)
+    config.reply_to_email = reply_to_email.strip()
+    config.categories = list(dict.fromkeys(c.strip()[:60] for c in categories if c.strip()))
+    config.default_team = default_team
+    config.is_csat_enabled, config.csat_delay_minutes = is_csat_enabled, csat_delay_minutes
+    config.is_nps_enabled, config.nps_delay_days = is_nps_enabled, nps_delay_days
+    config.save()
+    return config
+
+
+def team_delete(*, workspace: Workspace, team: Team) -> None:
+    """Its routing rules go with it; its tickets keep their assignee and lose the team."""
+    Team.objects.filter(workspace=workspace, pk=team.pk).delete()
+
+
+def canned_reply_delete(*, workspace: Workspace, canned: CannedReply) -> None:
+    CannedReply.objects.filter(workspace=workspace, pk=canned.pk).delete()

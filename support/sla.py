@@ -16,7 +16,7 @@ MAX_DAYS_SCANNED = 800
 
 
 def _parse(value: str) -> dt.time | None:
-    """"HH:MM" -> time; "24:00" -> None (the midnight that ends the day)."""
+    """ "HH:MM" -> time; "24:00" -> None (the midnight that ends the day)."""
     hours, minutes = (int(part) for part in value.strip().split(":"))
     if hours == 24 and minutes == 0:
         return None
@@ -65,9 +65,7 @@ def windows_from(
             yield opens, closes
 
 
-def add_business_minutes(
-    start: dt.datetime, minutes: int, *, business_hours: dict, timezone: str
-) -> dt.datetime:
+def add_business_minutes(start: dt.datetime, minutes: int, *, business_hours: dict, timezone: str) -> dt.datetime:
     """The moment ``minutes`` of business time after ``start`` (an aware datetime); returned in UTC."""
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
@@ -86,9 +84,7 @@ def add_business_minutes(
     raise ValueError("business hours never open")
 
 
-def business_minutes_between(
-    start: dt.datetime, end: dt.datetime, *, business_hours: dict, timezone: str
-) -> float:
+def business_minutes_between(start: dt.datetime, end: dt.datetime, *, business_hours: dict, timezone: str) -> float:
     """Business minutes elapsed from ``start`` to ``end`` (0 if end is before start)."""
     start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
     if end <= start:

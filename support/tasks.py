@@ -12,9 +12,7 @@ logger = logging.getLogger(__name__)
 TRANSIENT_EMAIL_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, TimeoutError)
 
 
-@shared_task(
-    bind=True, autoretry_for=TRANSIENT_EMAIL_ERRORS, retry_backoff=True, retry_backoff_max=600, max_retries=6
-)
+@shared_task(bind=True, autoretry_for=TRANSIENT_EMAIL_ERRORS, retry_backoff=True, retry_backoff_max=600, max_retries=6)
 def ticket_message_send(self, workspace_id: int, message_id: int) -> bool:
     from support.services import ticket_message_deliver, ticket_message_mark_failed
 
@@ -33,9 +31,7 @@ def ticket_message_send(self, workspace_id: int, message_id: int) -> bool:
             return False
 
 
-@shared_task(
-    bind=True, autoretry_for=TRANSIENT_EMAIL_ERRORS, retry_backoff=True, retry_backoff_max=600, max_retries=6
-)
+@shared_task(bind=True, autoretry_for=TRANSIENT_EMAIL_ERRORS, retry_backoff=True, retry_backoff_max=600, max_retries=6)
 def survey_send(self, workspace_id: int, survey_id: int) -> bool:
     from support import surveys
 

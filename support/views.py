@@ -119,8 +119,9 @@ def _pane_context(request: HttpRequest, ticket, reply_form: ReplyForm | None = N
 def _pane_response(request: HttpRequest, ticket, *, reply_form: ReplyForm | None = None, status: int = 200):
     ticket = selectors.ticket_get(workspace=request.workspace, ticket_id=ticket.pk)
     if request.htmx:
-        response = render(request, "support/ticket.html#ticket_pane", _pane_context(request, ticket, reply_form),
-                          status=status)
+        response = render(
+            request, "support/ticket.html#ticket_pane", _pane_context(request, ticket, reply_form), status=status
+        )
         response["HX-Trigger"] = "tickets-changed"
         return response
     if status != 200:
@@ -147,9 +148,16 @@ def ticket_new(request: HttpRequest, workspace_slug: str) -> HttpResponse:
         try:
             customer = _customer_for(workspace=workspace, email_address=data["email"].lower(), name=data["name"])
             ticket = services.ticket_create(
-                workspace=workspace, subject=data["subject"], body_text=data["body"], customer=customer,
-                requester_email=data["email"], requester_name=data["name"], channel=data["channel"],
-                priority=data["priority"], category=data["category"], created_by=request.user,
+                workspace=workspace,
+                subject=data["subject"],
+                body_text=data["body"],
+                customer=customer,
+                requester_email=data["email"],
+                requester_name=data["name"],
+                channel=data["channel"],
+                priority=data["priority"],
+                category=data["category"],
+                created_by=request.user,
             )
         except DomainError as error:
             form.add_error(None, error.message)
@@ -170,13 +178,19 @@ def ticket_reply(request: HttpRequest, workspace_slug: str, ticket_id: int) -> H
     try:
         if is_note:
             services.ticket_note_add(
-                workspace=request.workspace, ticket=ticket, author=request.user, body=form.cleaned_data["body"],
+                workspace=request.workspace,
+                ticket=ticket,
+                author=request.user,
+                body=form.cleaned_data["body"],
                 attachments=incoming_files(form.cleaned_data["attachments"]),
             )
         else:
             then = request.POST.get("then_status") or None
             services.ticket_reply(
-                workspace=request.workspace, ticket=ticket, author=request.user, body=form.cleaned_data["body"],
+                workspace=request.workspace,
+                ticket=ticket,
+                author=request.user,
+                body=form.cleaned_data["body"],
                 attachments=incoming_files(form.cleaned_data["attachments"]),
                 then_status=then if then in TicketStatus.values else None,
             )
@@ -236,8 +250,11 @@ def ticket_properties(request: HttpRequest, workspace_slug: str, ticket_id: int)
     order = None
     if data["order_id"]:
         order = next(
-            (o for o in selectors.customer_orders_for_linking(workspace=workspace, customer_id=ticket.customer_id)
-             if o.pk == data["order_id"]),
+            (
+                o
+                for o in selectors.customer_orders_for_linking(workspace=workspace, customer_id=ticket.customer_id)
+                if o.pk == data["order_id"]
+            ),
             None,
         )
         if order is None:
@@ -245,8 +262,13 @@ def ticket_properties(request: HttpRequest, workspace_slug: str, ticket_id: int)
             return _pane_response(request, ticket)
     try:
         services.ticket_properties_update(
-            workspace=workspace, ticket=ticket, priority=data["priority"], category=data["category"],
-            tags=data["tags"].split(","), order=order, clear_order=not data["order_id"],
+            workspace=workspace,
+            ticket=ticket,
+            priority=data["priority"],
+            category=data["category"],
+            tags=data["tags"].split(","),
+            order=order,
+            clear_order=not data["order_id"],
         )
     except DomainError as error:
         messages.error(request, error.message)
@@ -288,7 +310,11 @@ def tickets_bulk(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     else:
         try:
             result = services.tickets_bulk_update(
-                workspace=workspace, ticket_ids=ids, actor=request.user, assignee=assignee, unassign=unassign,
+                workspace=workspace,
+                ticket_ids=ids,
+                actor=request.user,
+                assignee=assignee,
+                unassign=unassign,
                 status=status,
             )
         except DomainError as error:
@@ -306,7 +332,9 @@ def attachment_download(request: HttpRequest, workspace_slug: str, attachment_id
     attachment = selectors.attachment_get(workspace=request.workspace, attachment_id=attachment_id)
     inline = attachment.content_type in ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf")
     response = FileResponse(
-        attachment.file.open("rb"), as_attachment=not inline, filename=attachment.filename,
+        attachment.file.open("rb"),
+        as_attachment=not inline,
+        filename=attachment.filename,
         content_type=attachment.content_type,
     )
     response["X-Content-Type-Options"] = "nosniff"
@@ -339,7 +367,8 @@ def _settings_context(request: HttpRequest, **forms) -> dict:
         pass
     return {
         "config": config,
-        "settings_form": forms.get("settings_form") or SupportSettingsForm(
+        "settings_form": forms.get("settings_form")
+        or SupportSettingsForm(
             teams=teams,
             initial={
                 "reply_to_email": config.reply_to_email,
@@ -377,13 +406,16 @@ def support_settings(request: HttpRequest, workspace_slug: str) -> HttpResponse:
         if not form.is_valid():
             return render(request, "support/settings.html", _settings_context(request, settings_form=form), status=422)
         data = form.cleaned_data
-        config = services.support_settings_for(workspace=workspace)
-        config.reply_to_email = data["reply_to_email"]
-        config.categories = [line.strip()[:60] for line in data["categories"].splitlines() if line.strip()]
-        config.default_team = next((t for t in teams if t.pk == data["default_team"]), None)
-        for name in ("is_csat_enabled", "csat_delay_minutes", "is_nps_enabled", "nps_delay_days"):
-            setattr(config, name, data[name])
-        config.save()
+        services.support_settings_update(
+            workspace=workspace,
+            reply_to_email=data["reply_to_email"],
+            categories=data["categories"].splitlines(),
+            default_team=next((t for t in teams if t.pk == data["default_team"]), None),
+            is_csat_enabled=data["is_csat_enabled"],
+            csat_delay_minutes=data["csat_delay_minutes"],
+            is_nps_enabled=data["is_nps_enabled"],
+            nps_delay_days=data["nps_delay_days"],
+        )
     elif section == "sla":
         targets = {p: services.sla_targets(workspace=workspace, priority=p) for p in TicketPriority.values}
         form = SlaForm(request.POST, targets=targets)
@@ -408,15 +440,21 @@ def support_settings(request: HttpRequest, workspace_slug: str) -> HttpResponse:
             return render(request, "support/settings.html", _settings_context(request, team_form=form), status=422)
     elif section == "rule":
         form = RuleForm(request.POST, teams=teams, segments=[])
-        form.fields["segment_id"].choices = [("", "—"), *[(k, v) for k, v in
-                                                           _settings_context(request)["segments"].items()]]
+        form.fields["segment_id"].choices = [
+            ("", "—"),
+            *[(k, v) for k, v in _settings_context(request)["segments"].items()],
+        ]
         try:
             if not form.is_valid():
                 raise DomainError("; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
             data = form.cleaned_data
             routing.routing_rule_save(
-                workspace=workspace, name=data["name"], condition=data["condition"], value=data["value"],
-                team=next(t for t in teams if t.pk == data["team"]), segment_id=data["segment_id"],
+                workspace=workspace,
+                name=data["name"],
+                condition=data["condition"],
+                value=data["value"],
+                team=next(t for t in teams if t.pk == data["team"]),
+                segment_id=data["segment_id"],
                 set_priority=data["set_priority"],
             )
         except DomainError as error:
@@ -443,29 +481,29 @@ def rule_action(request: HttpRequest, workspace_slug: str, rule_id: int) -> Http
         raise Http404("No such rule")
     action = request.POST.get("action")
     if action == "delete":
-        rule.delete()
+        routing.routing_rule_delete(workspace=request.workspace, rule=rule)
     elif action in ("up", "down"):
         routing.routing_rule_move(workspace=request.workspace, rule=rule, up=action == "up")
     elif action == "toggle":
-        rule.is_active = not rule.is_active
-        rule.save(update_fields=["is_active"])
+        routing.routing_rule_set_active(workspace=request.workspace, rule=rule, is_active=not rule.is_active)
     return redirect(ws_reverse(request, "support:settings") + "#rules")
 
 
 @require_POST
 @requires(Capability.MANAGE_SUPPORT)
 def team_delete(request: HttpRequest, workspace_slug: str, team_id: int) -> HttpResponse:
-    deleted, _ = Team.objects.filter(workspace=request.workspace, pk=team_id).delete()
-    if not deleted:
+    team = Team.objects.filter(workspace=request.workspace, pk=team_id).first()
+    if team is None:
         raise Http404("No such team")
+    services.team_delete(workspace=request.workspace, team=team)
     return redirect(ws_reverse(request, "support:settings") + "#teams")
 
 
 @require_POST
 @requires(Capability.MANAGE_SUPPORT)
 def canned_delete(request: HttpRequest, workspace_slug: str, canned_id: int) -> HttpResponse:
-    deleted, _ = CannedReply.objects.filter(workspace=request.workspace, pk=canned_id).delete()
-    if not deleted:
+    canned = CannedReply.objects.filter(workspace=request.workspace, pk=canned_id).first()
+    if canned is None:
         raise Http404("No such canned reply")
+    services.canned_reply_delete(workspace=request.workspace, canned=canned)
     return redirect(ws_reverse(request, "support:settings") + "#canned")
-

@@ -12,7 +12,9 @@ def in_scope(workspace):
 
 @pytest.fixture
 def rep(workspace):
-    return MembershipFactory(workspace=workspace, role="support", user__email="rep@acme.test", user__full_name="Rita Rep")
+    return MembershipFactory(
+        workspace=workspace, role="support", user__email="rep@acme.test", user__full_name="Rita Rep"
+    )
 
 
 @pytest.fixture

@@ -26,8 +26,14 @@ def started(seconds_ago: float) -> str:
 
 def form_data(**overrides):
     return {
-        "name": "Pat Buyer", "email": "pat@buyer.test", "subject": "Wrong size", "message": "I need a medium.",
-        "order_number": "", "website": "", "started": started(10), **overrides,
+        "name": "Pat Buyer",
+        "email": "pat@buyer.test",
+        "subject": "Wrong size",
+        "message": "I need a medium.",
+        "order_number": "",
+        "website": "",
+        "started": started(10),
+        **overrides,
     }
 
 
@@ -48,7 +54,12 @@ def test_a_person_opens_a_web_form_ticket_linked_to_their_order(workspace):
     assert response.status_code == 200
     with scope(workspace=workspace):
         ticket = Ticket.objects.get()
-        assert (ticket.channel, ticket.customer, ticket.order, ticket.subject) == ("web_form", customer, order, "Wrong size")
+        assert (ticket.channel, ticket.customer, ticket.order, ticket.subject) == (
+            "web_form",
+            customer,
+            order,
+            "Wrong size",
+        )
     assert f"#{ticket.number}" in response.content.decode()
 
 

@@ -26,11 +26,15 @@ def test_rep_answers_in_the_browser_and_the_customer_gets_the_email(
     settings.DEFAULT_FROM_EMAIL = "Acme <support@acme.test>"
     # and a ticket that came in by email, routed to the only rep
     workspace = WorkspaceFactory(name="Acme Outfitters", slug="acme")
-    rep = MembershipFactory(workspace=workspace, role="support", user__email="rita@acme.test", user__full_name="Rita Rep")
+    rep = MembershipFactory(
+        workspace=workspace, role="support", user__email="rita@acme.test", user__full_name="Rita Rep"
+    )
     customer = CustomerFactory(workspace=workspace, email="jane@shopper.test", first_name="Jane", last_name="Shopper")
     with scope(workspace=workspace):
         ticket = services.ticket_create(
-            workspace=workspace, subject="My jacket has a broken zipper", customer=customer,
+            workspace=workspace,
+            subject="My jacket has a broken zipper",
+            customer=customer,
             body_html="<p>The zipper broke on day two.<script>alert('x')</script></p>",
             email_message_id="<original@shopper.test>",
         )

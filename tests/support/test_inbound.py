@@ -18,8 +18,17 @@ from support.models import Ticket, TicketMessage
 from tests.factories import CustomerFactory
 
 
-def email(*, sender="Jane Shopper <jane@shopper.test>", subject="Parcel missing", body="Where is it?",
-          message_id="<m1@shopper.test>", in_reply_to=None, references=None, html=None, headers=None):
+def email(
+    *,
+    sender="Jane Shopper <jane@shopper.test>",
+    subject="Parcel missing",
+    body="Where is it?",
+    message_id="<m1@shopper.test>",
+    in_reply_to=None,
+    references=None,
+    html=None,
+    headers=None,
+):
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = "support@acme.test"
@@ -48,7 +57,11 @@ def test_unknown_sender_becomes_a_customer_and_opens_a_ticket(in_scope):
     assert result.is_new_ticket
     customer = Customer.objects.get(email="jane@shopper.test")
     assert (customer.first_name, customer.last_name, customer.source) == ("Jane", "Shopper", "crm")
-    assert (result.ticket.customer, result.ticket.subject, result.ticket.channel) == (customer, "Parcel missing", "email")
+    assert (result.ticket.customer, result.ticket.subject, result.ticket.channel) == (
+        customer,
+        "Parcel missing",
+        "email",
+    )
     assert result.message.email_message_id == "<m1@shopper.test>"
     assert result.message.body_text == "Where is it?"
 
@@ -67,8 +80,15 @@ def test_reply_threads_by_in_reply_to_our_message_id(in_scope, rep, email_backen
     with django_capture_on_commit_callbacks(execute=True):
         ours = services.ticket_reply(workspace=in_scope, ticket=ticket, author=rep.user, body="Checking")
 
-    result = receive(in_scope, email(subject="Re: Parcel missing", message_id="<m2@shopper.test>",
-                                     in_reply_to=ours.email_message_id, body="Thanks\n\nOn Wed, Support wrote:\n> Checking"))
+    result = receive(
+        in_scope,
+        email(
+            subject="Re: Parcel missing",
+            message_id="<m2@shopper.test>",
+            in_reply_to=ours.email_message_id,
+            body="Thanks\n\nOn Wed, Support wrote:\n> Checking",
+        ),
+    )
 
     assert not result.is_new_ticket and result.ticket == ticket
     assert result.message.body_text == "Thanks"  # the quoted thread is cut
@@ -78,8 +98,15 @@ def test_reply_threads_by_in_reply_to_our_message_id(in_scope, rep, email_backen
 def test_reply_threads_by_references_when_in_reply_to_is_unknown(in_scope):
     ticket = receive(in_scope, email()).ticket
 
-    result = receive(in_scope, email(subject="more", message_id="<m3@shopper.test>", in_reply_to="<unknown@x>",
-                                     references="<m1@shopper.test> <unknown@x>"))
+    result = receive(
+        in_scope,
+        email(
+            subject="more",
+            message_id="<m3@shopper.test>",
+            in_reply_to="<unknown@x>",
+            references="<m1@shopper.test> <unknown@x>",
+        ),
+    )
 
     assert result.ticket == ticket
 
@@ -95,8 +122,9 @@ def test_reply_threads_by_subject_reference_from_the_requester(in_scope):
 def test_subject_reference_from_a_stranger_does_not_inject_into_the_ticket(in_scope):
     ticket = receive(in_scope, email()).ticket
 
-    result = receive(in_scope, email(sender="mallory@evil.test", subject=f"Re: [#{ticket.number}]",
-                                     message_id="<evil@evil.test>"))
+    result = receive(
+        in_scope, email(sender="mallory@evil.test", subject=f"Re: [#{ticket.number}]", message_id="<evil@evil.test>")
+    )
 
     assert result.is_new_ticket and result.ticket != ticket
     assert ticket.messages.count() == 1
@@ -135,7 +163,7 @@ def test_html_only_email_is_sanitised(in_scope):
     msg["From"] = "jane@shopper.test"
     msg["Subject"] = "HTML"
     msg["Message-ID"] = "<h1@shopper.test>"
-    msg.set_content('<p>Hi <b>there</b><script>alert(1)</script><img src=x onerror=alert(2)></p>', subtype="html")
+    msg.set_content("<p>Hi <b>there</b><script>alert(1)</script><img src=x onerror=alert(2)></p>", subtype="html")
 
     result = receive(in_scope, msg)
 
@@ -150,7 +178,9 @@ def test_attachments_are_kept_within_limits(in_scope):
 
     result = receive(in_scope, msg)
 
-    assert list(result.message.attachments.values_list("filename", "content_type")) == [("invoice.pdf", "application/pdf")]
+    assert list(result.message.attachments.values_list("filename", "content_type")) == [
+        ("invoice.pdf", "application/pdf")
+    ]
 
 
 POSTMARK_SECRET = "inbound:s3cret"
@@ -192,10 +222,16 @@ def test_anymail_inbound_webhook_opens_and_threads_tickets(workspace, inbound_ur
     assert response.status_code == 200
     with scope(workspace=workspace):
         ticket = Ticket.objects.get()
-        assert (ticket.subject, ticket.requester_email, ticket.customer.email) == ("Damaged", "pat@buyer.test", "pat@buyer.test")
+        assert (ticket.subject, ticket.requester_email, ticket.customer.email) == (
+            "Damaged",
+            "pat@buyer.test",
+            "pat@buyer.test",
+        )
 
-    post_postmark(inbound_url, postmark_payload(message_id="<p2@buyer.test>", subject="Re: Damaged",
-                                                in_reply_to="<p1@buyer.test>"))
+    post_postmark(
+        inbound_url,
+        postmark_payload(message_id="<p2@buyer.test>", subject="Re: Damaged", in_reply_to="<p1@buyer.test>"),
+    )
     post_postmark(inbound_url, postmark_payload(message_id="<p2@buyer.test>", subject="Re: Damaged"))  # a retry
     with scope(workspace=workspace):
         assert Ticket.objects.count() == 1
@@ -204,7 +240,9 @@ def test_anymail_inbound_webhook_opens_and_threads_tickets(workspace, inbound_ur
 
 def test_anymail_inbound_webhook_refuses_bad_auth_and_unknown_tokens(workspace, inbound_url):
     bad_auth = post_postmark(inbound_url, postmark_payload(message_id="<p9@buyer.test>", subject="x"), secret="no:no")
-    unknown = post_postmark("/support/inbound/not-a-token/postmark/", postmark_payload(message_id="<p8@b>", subject="x"))
+    unknown = post_postmark(
+        "/support/inbound/not-a-token/postmark/", postmark_payload(message_id="<p8@b>", subject="x")
+    )
 
     assert bad_auth.status_code == 400
     assert unknown.status_code == 404

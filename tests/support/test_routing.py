@@ -35,10 +35,22 @@ def test_first_matching_rule_in_order_wins(in_scope):
     ann, bob = rep(in_scope, "Ann"), rep(in_scope, "Bob")
     returns = team_of(in_scope, "Returns", ann)
     general = team_of(in_scope, "General", bob)
-    RoutingRuleFactory(workspace=in_scope, position=20, team=general, condition="category", value="Returns & refunds",
-                       name="catch-all returns")
-    RoutingRuleFactory(workspace=in_scope, position=10, team=returns, condition="category", value="returns & refunds",
-                       name="returns desk")
+    RoutingRuleFactory(
+        workspace=in_scope,
+        position=20,
+        team=general,
+        condition="category",
+        value="Returns & refunds",
+        name="catch-all returns",
+    )
+    RoutingRuleFactory(
+        workspace=in_scope,
+        position=10,
+        team=returns,
+        condition="category",
+        value="returns & refunds",
+        name="returns desk",
+    )
 
     ticket = new_ticket(in_scope, category="Returns & refunds")
 
@@ -73,7 +85,7 @@ def test_ties_go_to_the_rep_assigned_least_recently(in_scope):
 
 
 def test_order_value_rule(in_scope):
-    ann, bob = rep(in_scope, "Ann"), rep(in_scope, "Bob")
+    ann, _bob = rep(in_scope, "Ann"), rep(in_scope, "Bob")
     big = team_of(in_scope, "Big orders", ann)
     RoutingRuleFactory(workspace=in_scope, team=big, condition="order_value", value="500", set_priority="high")
     customer = CustomerFactory(workspace=in_scope)
@@ -88,7 +100,7 @@ def test_order_value_rule(in_scope):
 
 
 def test_segment_rule_asks_the_segments_app(in_scope, monkeypatch):
-    ann, bob = rep(in_scope, "Ann"), rep(in_scope, "Bob")
+    _ann, bob = rep(in_scope, "Ann"), rep(in_scope, "Bob")
     senior = team_of(in_scope, "Senior", bob)
     vip, regular = CustomerFactory(workspace=in_scope), CustomerFactory(workspace=in_scope)
     RoutingRuleFactory(workspace=in_scope, team=senior, condition="segment", segment_id=42, value="")
@@ -105,25 +117,17 @@ def test_segment_rule_asks_the_segments_app(in_scope, monkeypatch):
     assert calls == [(42, vip.pk), (42, regular.pk)]
 
 
-def test_segment_rule_uses_segment_customers_when_segments_provides_it(in_scope, monkeypatch):
-    from support.routing import customer_in_segment
+def test_segment_rule_with_the_real_segments_app(in_scope):
+    from segments.services import segment_create_static
 
+    _ann, bob = rep(in_scope, "Ann"), rep(in_scope, "Bob")
+    senior = team_of(in_scope, "Senior", bob)
     vip, regular = CustomerFactory(workspace=in_scope), CustomerFactory(workspace=in_scope)
+    vips = segment_create_static(workspace=in_scope, name="VIPs", customer_ids=[vip.pk])
+    RoutingRuleFactory(workspace=in_scope, team=senior, condition="segment", segment_id=vips.pk, value="")
 
-    class Segment:
-        objects = types.SimpleNamespace(filter=lambda **kw: types.SimpleNamespace(first=lambda: "the-segment"))
-
-    fake_selectors = types.SimpleNamespace(
-        segment_customers=lambda *, workspace, segment: vip.__class__.objects.filter(pk=vip.pk)
-    )
-    monkeypatch.setitem(sys.modules, "segments.selectors", fake_selectors)
-    monkeypatch.setattr("django.apps.apps.get_model", lambda app, model: Segment)
-    import segments
-
-    monkeypatch.setattr(segments, "selectors", fake_selectors, raising=False)
-
-    assert customer_in_segment(workspace=in_scope, segment_id=1, customer_id=vip.pk) is True
-    assert customer_in_segment(workspace=in_scope, segment_id=1, customer_id=regular.pk) is False
+    assert (new_ticket(in_scope, customer=vip).team, new_ticket(in_scope, customer=vip).assignee) == (senior, bob)
+    assert new_ticket(in_scope, customer=regular).team is None
 
 
 def test_segment_rule_without_the_segments_function_does_not_match(in_scope, monkeypatch):
@@ -188,14 +192,18 @@ def test_routing_decision_for_an_existing_ticket(in_scope):
 
 @pytest.mark.parametrize(
     ("condition", "value", "message"),
-    [("order_value", "lots", "'lots' is not an amount"), ("category", " ", "Enter the value"),
-     ("segment", "", "Choose a segment")],
+    [
+        ("order_value", "lots", "'lots' is not an amount"),
+        ("category", " ", "Enter the value"),
+        ("segment", "", "Choose a segment"),
+    ],
 )
 def test_bad_rules_are_refused_with_the_field(in_scope, condition, value, message):
     from crm.exceptions import DomainError
     from support.routing import routing_rule_save
 
     with pytest.raises(DomainError, match=message):
-        routing_rule_save(workspace=in_scope, name="x", condition=condition, value=value,
-                          team=TeamFactory(workspace=in_scope))
+        routing_rule_save(
+            workspace=in_scope, name="x", condition=condition, value=value, team=TeamFactory(workspace=in_scope)
+        )
     assert RoutingRule.objects.count() == 0

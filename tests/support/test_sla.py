@@ -87,9 +87,9 @@ def test_overnight_window_across_daylight_saving_is_one_hour_shorter():
     berlin = "Europe/Berlin"
     start = at("2026-03-28 22:00", berlin)
 
-    assert business_minutes_between(
-        start, at("2026-03-29 06:00", berlin), business_hours=night, timezone=berlin
-    ) == 7 * 60
+    assert (
+        business_minutes_between(start, at("2026-03-29 06:00", berlin), business_hours=night, timezone=berlin) == 7 * 60
+    )
     assert add_business_minutes(start, 7 * 60, business_hours=night, timezone=berlin) == at("2026-03-29 06:00", berlin)
 
 
@@ -116,9 +116,7 @@ def test_changing_the_workspace_timezone_moves_due_times():
 
 
 def test_empty_business_hours_means_around_the_clock():
-    assert add_business_minutes(at("2026-11-21 23:00"), 90, business_hours={}, timezone="UTC") == at(
-        "2026-11-22 00:30"
-    )
+    assert add_business_minutes(at("2026-11-21 23:00"), 90, business_hours={}, timezone="UTC") == at("2026-11-22 00:30")
 
 
 def test_business_minutes_between_skips_nights_and_weekends():

@@ -31,9 +31,11 @@ def test_opening_a_ticket_numbers_it_routes_it_and_puts_it_on_the_timeline(in_sc
 
 def test_ticket_bodies_are_sanitised(in_scope, customer):
     ticket = open_ticket(
-        in_scope, customer, body_text="",
+        in_scope,
+        customer,
+        body_text="",
         body_html='<p onclick="steal()">Hi<script>alert(1)</script><img src="x" onerror="boom()">'
-                  '<a href="javascript:alert(1)">link</a><iframe src="https://evil.test"></iframe></p>',
+        '<a href="javascript:alert(1)">link</a><iframe src="https://evil.test"></iframe></p>',
     )
 
     body = ticket.messages.get().body_html
@@ -69,7 +71,8 @@ def test_reply_is_emailed_with_reference_and_threading_headers(
     assert reply.delivery_status == DeliveryStatus.SENT
     assert ticket.first_responded_at == reply.created_at
     assert list(Event.objects.filter(customer=customer).order_by("id").values_list("type", flat=True)) == [
-        "ticket_opened", "ticket_replied"
+        "ticket_opened",
+        "ticket_replied",
     ]
 
 
@@ -121,27 +124,36 @@ def test_customer_reply_reopens_a_solved_ticket(in_scope, customer, rep):
 @pytest.mark.parametrize(
     ("incoming", "message"),
     [
-        (IncomingFile(filename="run.exe", content_type="application/x-msdownload", content=b"MZ"), "run.exe: files of type"),
-        (IncomingFile(filename="big.pdf", content_type="application/pdf", content=b"0" * (10 * 1024 * 1024 + 1)),
-         "big.pdf is 10.0 MB; the limit is 10 MB"),
+        (
+            IncomingFile(filename="run.exe", content_type="application/x-msdownload", content=b"MZ"),
+            "run.exe: files of type",
+        ),
+        (
+            IncomingFile(filename="big.pdf", content_type="application/pdf", content=b"0" * (10 * 1024 * 1024 + 1)),
+            "big.pdf is 10.0 MB; the limit is 10 MB",
+        ),
     ],
 )
 def test_attachments_outside_the_limits_are_refused_with_the_file_name(in_scope, customer, rep, incoming, message):
     ticket = open_ticket(in_scope, customer)
 
     with pytest.raises(DomainError, match=message):
-        services.ticket_note_add(workspace=in_scope, ticket=ticket, author=rep.user, body="see file", attachments=[incoming])
+        services.ticket_note_add(
+            workspace=in_scope, ticket=ticket, author=rep.user, body="see file", attachments=[incoming]
+        )
     assert ticket.messages.count() == 1
 
 
-def test_attachment_within_limits_is_stored_and_sent_with_the_reply(in_scope, customer, rep, email_backend,
-                                                                   django_capture_on_commit_callbacks):
+def test_attachment_within_limits_is_stored_and_sent_with_the_reply(
+    in_scope, customer, rep, email_backend, django_capture_on_commit_callbacks
+):
     ticket = open_ticket(in_scope, customer)
     label = IncomingFile(filename="return label.pdf", content_type="application/pdf", content=b"%PDF-1.4 label")
 
     with django_capture_on_commit_callbacks(execute=True):
-        reply = services.ticket_reply(workspace=in_scope, ticket=ticket, author=rep.user, body="Label attached",
-                                      attachments=[label])
+        reply = services.ticket_reply(
+            workspace=in_scope, ticket=ticket, author=rep.user, body="Label attached", attachments=[label]
+        )
 
     stored = reply.attachments.get()
     assert (stored.filename, stored.size, stored.content_type) == ("return label.pdf", 14, "application/pdf")
@@ -187,7 +199,9 @@ def test_changing_priority_recomputes_due_times(in_scope, customer):
     ticket = open_ticket(in_scope, customer, priority="low")
     before = ticket.first_response_due_at
 
-    services.ticket_properties_update(workspace=in_scope, ticket=ticket, priority="urgent", tags=["Refund", "refund", " damaged "])
+    services.ticket_properties_update(
+        workspace=in_scope, ticket=ticket, priority="urgent", tags=["Refund", "refund", " damaged "]
+    )
 
     assert ticket.first_response_due_at < before
     assert sorted(ticket.tags.values_list("name", flat=True)) == ["damaged", "refund"]

@@ -19,8 +19,9 @@ def rep_client(workspace, make_member_client):
 @pytest.fixture
 def ticket(workspace, rep_client):
     customer = CustomerFactory(workspace=workspace, email="jane@shopper.test", first_name="Jane")
-    ticket = TicketFactory(workspace=workspace, customer=customer, subject="Broken zipper", status="open",
-                           assignee=rep_client.membership)
+    ticket = TicketFactory(
+        workspace=workspace, customer=customer, subject="Broken zipper", status="open", assignee=rep_client.membership
+    )
     TicketMessageFactory(ticket=ticket, body_html="<p>The zipper broke</p>", body_text="The zipper broke")
     return ticket
 
@@ -42,7 +43,7 @@ def test_inbox_filter_request_returns_only_the_list_partial(workspace, rep_clien
 
     body = response.content.decode()
     assert response.status_code == 200
-    assert body.lstrip().startswith("<div id=\"ticket-list\"")
+    assert body.lstrip().startswith('<div id="ticket-list"')
     assert "<html" not in body and "Broken zipper" in body
     empty = rep_client.get(url(workspace) + "?view=all&q=nothing-like-it", HTTP_HX_TARGET="ticket-list", **HTMX)
     assert "Broken zipper" not in empty.content.decode()
@@ -60,8 +61,9 @@ def test_reply_from_the_pane_emails_the_customer_and_rerenders_it(
     workspace, rep_client, ticket, email_backend, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        response = rep_client.post(url(workspace, f"tickets/{ticket.pk}/reply/"),
-                                   {"body": "A new one is on its way.", "kind": "reply"}, **HTMX)
+        response = rep_client.post(
+            url(workspace, f"tickets/{ticket.pk}/reply/"), {"body": "A new one is on its way.", "kind": "reply"}, **HTMX
+        )
 
     assert response.status_code == 200
     assert response["HX-Trigger"] == "tickets-changed"
@@ -104,7 +106,8 @@ def test_bulk_assign_returns_the_refreshed_list(workspace, rep_client, ticket, m
 
     response = rep_client.post(
         url(workspace, "bulk/") + "?view=all",
-        {"ticket_ids": [ticket.pk, second.pk], "action": f"assign:{other.pk}"}, **HTMX,
+        {"ticket_ids": [ticket.pk, second.pk], "action": f"assign:{other.pk}"},
+        **HTMX,
     )
 
     assert response.status_code == 200
@@ -149,7 +152,9 @@ def test_marketer_cannot_open_support_settings(workspace, make_member_client):
 
 def test_cannot_access_other_workspace_ticket(workspace, other_workspace, rep_client, email_backend):
     foreign = TicketFactory(workspace=other_workspace, subject="Globex secret")
-    attachment = AttachmentFactory(message__ticket=foreign, message__workspace=other_workspace, workspace=other_workspace)
+    attachment = AttachmentFactory(
+        message__ticket=foreign, message__workspace=other_workspace, workspace=other_workspace
+    )
 
     assert rep_client.get(url(workspace, f"tickets/{foreign.pk}/")).status_code == 404
     assert rep_client.post(url(workspace, f"tickets/{foreign.pk}/reply/"), {"body": "x"}).status_code == 404
@@ -179,7 +184,12 @@ def test_dashboard_renders_figures(workspace, rep_client, ticket):
 
 def test_settings_page_saves_sla_targets(workspace, owner_client):
     data = {"section": "sla"}
-    for priority, first, resolution in [("low", 600, 3000), ("normal", 240, 960), ("high", 60, 480), ("urgent", 30, 120)]:
+    for priority, first, resolution in [
+        ("low", 600, 3000),
+        ("normal", 240, 960),
+        ("high", 60, 480),
+        ("urgent", 30, 120),
+    ]:
         data[f"{priority}_first"], data[f"{priority}_resolution"] = first, resolution
 
     response = owner_client.post(url(workspace, "settings/"), data)

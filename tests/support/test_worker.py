@@ -37,8 +37,9 @@ def test_worker_sends_the_reply_and_the_survey_once(celery_worker, smtp_server):
         ticket = services.ticket_create(workspace=workspace, subject="Zipper", body_text="Broken", customer=customer)
 
         # a reply is queued on commit and the worker emails it
-        reply = services.ticket_reply(workspace=workspace, ticket=ticket, author=rep.user, body="Replacement sent",
-                                      then_status="solved")
+        reply = services.ticket_reply(
+            workspace=workspace, ticket=ticket, author=rep.user, body="Replacement sent", then_status="solved"
+        )
         assert wait_for(lambda: TicketMessage.objects.get(pk=reply.pk).delivery_status == DeliveryStatus.SENT), (
             celery_worker.output()
         )

@@ -30,8 +30,11 @@ class Command(BaseCommand):
         parser.add_argument("--imap-host")
         parser.add_argument("--imap-port", type=int, default=993)
         parser.add_argument("--imap-user")
-        parser.add_argument("--imap-password-env", default="SUPPORT_IMAP_PASSWORD",
-                            help="Name of the environment variable holding the IMAP password")
+        parser.add_argument(
+            "--imap-password-env",
+            default="SUPPORT_IMAP_PASSWORD",
+            help="Name of the environment variable holding the IMAP password",
+        )
         parser.add_argument("--imap-folder", default="INBOX")
 
     def handle(self, *args, **options):
