@@ -635,21 +635,22 @@ def _at_least(queryset: QuerySet, customer_path: str, count_path: str, times: in
 
 
 def _activity_q(workspace: Workspace, spec: FieldSpec, node: dict) -> Q:
-    from customers.models import Event, Order, OrderLine, OrderStatus
+    from customers.models import Event, Order, OrderStatus
 
     days = _positive_int(node.get("days")) or 0
     times = _positive_int(node.get("times")) or 1
     cutoff = last_days_cutoff(workspace, days) if days else None
     value = str(node.get("value") or "").strip()
     if spec.activity in ("product", "category"):
-        lines = OrderLine.objects.filter(workspace=workspace).exclude(order__status=OrderStatus.CANCELLED)
-        if spec.activity == "product":
-            lines = lines.filter(product_id=int(value))
-        else:
-            lines = lines.filter(category__iexact=value)
+        # Driven from the customer's orders (the (workspace, customer, placed_at) index), then their lines: starting
+        # from the lines would make SQLite scan every line of the workspace once per customer.
+        line_filter = (
+            {"lines__product_id": int(value)} if spec.activity == "product" else {"lines__category__iexact": value}
+        )
+        orders = Order.objects.filter(workspace=workspace, **line_filter).exclude(status=OrderStatus.CANCELLED)
         if cutoff:
-            lines = lines.filter(order__placed_at__gte=cutoff)
-        exists = _at_least(lines, "order__customer", "order", times)
+            orders = orders.filter(placed_at__gte=cutoff)
+        exists = _at_least(orders, "customer", "pk", times)
     elif spec.activity == "discount":
         orders = Order.objects.filter(workspace=workspace, discount_total__gt=0).exclude(status=OrderStatus.CANCELLED)
         if cutoff:
