@@ -20,14 +20,83 @@ from bench.common import median_ms, row, throwaway_workspace
 
 FULL_SIZE = 100_000
 TARGET = "< 200 ms at 100,000"
-FIRST = ["Ann", "Bob", "Cid", "Dee", "Eve", "Fay", "Gus", "Hal", "Ivy", "Jon", "Kim", "Lea", "Max", "Noa", "Oli",
-         "Pam", "Quin", "Rae", "Sam", "Tia", "Uma", "Vic", "Wes", "Xan", "Yas", "Zoe"]
-LAST = ["Smith", "Jones", "Brown", "Taylor", "Wilson", "Davies", "Evans", "Thomas", "Roberts", "Walker", "Moreau",
-        "Garcia", "Müller", "Rossi", "Novak", "Kowalski", "Silva", "Nguyen", "Kim", "Sato", "Okafor", "Haddad"]
+FIRST = [
+    "Ann",
+    "Bob",
+    "Cid",
+    "Dee",
+    "Eve",
+    "Fay",
+    "Gus",
+    "Hal",
+    "Ivy",
+    "Jon",
+    "Kim",
+    "Lea",
+    "Max",
+    "Noa",
+    "Oli",
+    "Pam",
+    "Quin",
+    "Rae",
+    "Sam",
+    "Tia",
+    "Uma",
+    "Vic",
+    "Wes",
+    "Xan",
+    "Yas",
+    "Zoe",
+]
+LAST = [
+    "Smith",
+    "Jones",
+    "Brown",
+    "Taylor",
+    "Wilson",
+    "Davies",
+    "Evans",
+    "Thomas",
+    "Roberts",
+    "Walker",
+    "Moreau",
+    "Garcia",
+    "Müller",
+    "Rossi",
+    "Novak",
+    "Kowalski",
+    "Silva",
+    "Nguyen",
+    "Kim",
+    "Sato",
+    "Okafor",
+    "Haddad",
+]
 COUNTRIES = ["US", "US", "US", "GB", "FR", "DE", "CA", "AU", "ES", "IT"]
-GROUPS = ["Champions", "Loyal", "Active", "Needs attention", "New", "Promising", "At risk", "Almost lost", "Dormant", ""]
-INDEXES = ["customer_search_trgm", "customer_ws_last_order", "customer_ws_recent_order", "customer_ws_spent", "customer_ws_rfm_group",
-           "customer_ws_name", "customer_ws_email", "customer_ws_phone", "customer_tag_ws_name", "customer_ws_created"]
+GROUPS = [
+    "Champions",
+    "Loyal",
+    "Active",
+    "Needs attention",
+    "New",
+    "Promising",
+    "At risk",
+    "Almost lost",
+    "Dormant",
+    "",
+]
+INDEXES = [
+    "customer_search_trgm",
+    "customer_ws_last_order",
+    "customer_ws_recent_order",
+    "customer_ws_spent",
+    "customer_ws_rfm_group",
+    "customer_ws_name",
+    "customer_ws_email",
+    "customer_ws_phone",
+    "customer_tag_ws_name",
+    "customer_ws_created",
+]
 
 
 def _fill(workspace, n: int) -> None:
@@ -41,22 +110,34 @@ def _fill(workspace, n: int) -> None:
         orders = generator.randint(1, 12) if ordered else 0
         spent = Decimal(generator.randint(15, 400) * orders) if ordered else Decimal("0")
         first, last = generator.choice(FIRST), generator.choice(LAST)
-        batch.append(Customer(
-            workspace=workspace, source="demo", external_id=f"b{index}", first_name=first, last_name=last,
-            email=f"{first.lower()}.{last.lower()}{index}@example.org", phone=f"+1415{index:07d}",
-            country=generator.choice(COUNTRIES), email_consent="subscribed" if generator.random() < 0.4 else "not_subscribed",
-            orders_count=orders, total_spent=spent, average_order_value=(spent / orders) if orders else 0,
-            last_order_at=now - timedelta(days=generator.randint(0, 900)) if ordered else None,
-            first_order_at=now - timedelta(days=900) if ordered else None,
-            rfm_group=generator.choice(GROUPS) if ordered else "",
-        ))
+        batch.append(
+            Customer(
+                workspace=workspace,
+                source="demo",
+                external_id=f"b{index}",
+                first_name=first,
+                last_name=last,
+                email=f"{first.lower()}.{last.lower()}{index}@example.org",
+                phone=f"+1415{index:07d}",
+                country=generator.choice(COUNTRIES),
+                email_consent="subscribed" if generator.random() < 0.4 else "not_subscribed",
+                orders_count=orders,
+                total_spent=spent,
+                average_order_value=(spent / orders) if orders else 0,
+                last_order_at=now - timedelta(days=generator.randint(0, 900)) if ordered else None,
+                first_order_at=now - timedelta(days=900) if ordered else None,
+                rfm_group=generator.choice(GROUPS) if ordered else "",
+            )
+        )
         if len(batch) == 5000:
             Customer.objects.bulk_create(batch)
             batch = []
     Customer.objects.bulk_create(batch)
     ids = list(Customer.objects.filter(workspace=workspace).values_list("id", flat=True))
-    tags = [CustomerTag(workspace=workspace, customer_id=cid, name=generator.choice(["vip", "wholesale", "press", "staff"]))
-            for cid in generator.sample(ids, len(ids) // 10)]
+    tags = [
+        CustomerTag(workspace=workspace, customer_id=cid, name=generator.choice(["vip", "wholesale", "press", "staff"]))
+        for cid in generator.sample(ids, len(ids) // 10)
+    ]
     CustomerTag.objects.bulk_create(tags, batch_size=5000, ignore_conflicts=True)
     # What autovacuum does to a table that just took 100,000 rows: statistics and the visibility map.
     with connection.cursor() as cursor:
@@ -72,8 +153,10 @@ QUERIES = [
     ("search name 'walker'", {"q": "walker"}),
     ("search email fragment 'zoe.kim12'", {"q": "zoe.kim12"}),
     ("search phone '(415) 000-12'", {"q": "(415) 000-12"}),
-    ("country + consent + spent range, by spend", {"country": "FR", "email_consent": "subscribed", "spent_min": "500",
-                                                   "spent_max": "2000", "sort": "spent"}),
+    (
+        "country + consent + spent range, by spend",
+        {"country": "FR", "email_consent": "subscribed", "spent_min": "500", "spent_max": "2000", "sort": "spent"},
+    ),
     ("tag 'vip', ordered, by name", {"tag": "vip", "ordered": "yes", "sort": "name"}),
     ("rfm_group 'At risk', last order range", {"rfm_group": "At risk", "last_order_from": "2024-01-01"}),
     ("page 40, sort by name", {"sort": "name", "page": "40"}),
@@ -117,7 +200,9 @@ def run(args) -> list[dict]:
                 _drop_indexes()
                 for label, params, htmx in cases:
                     request(params, htmx=htmx)
-                    baselines[label] = median_ms(lambda p=params, h=htmx: request(p, htmx=h), repeat=max(1, args.repeat // 2))
+                    baselines[label] = median_ms(
+                        lambda p=params, h=htmx: request(p, htmx=h), repeat=max(1, args.repeat // 2)
+                    )
                 transaction.set_rollback(True)
             for label, _, _ in cases:
                 rows.append(row(label, n=n, median=measured[label], baseline=baselines[label], target=TARGET))

@@ -50,13 +50,33 @@ class CustomerTagInline(admin.TabularInline):
 
 @admin.register(Customer)
 class CustomerAdmin(SuperuserOnlyAdmin):
-    list_display = ("id", "__str__", "email", "phone", "country", "orders_count", "total_spent", "last_order_at",
-                    "rfm_group", "workspace", "source", "erased_at")
+    list_display = (
+        "id",
+        "__str__",
+        "email",
+        "phone",
+        "country",
+        "orders_count",
+        "total_spent",
+        "last_order_at",
+        "rfm_group",
+        "workspace",
+        "source",
+        "erased_at",
+    )
     list_filter = ("workspace", "source", "email_consent", "country", "rfm_group")
     search_fields = ("email", "first_name", "last_name", "phone", "external_id")
     raw_id_fields = ("merged_into",)
-    readonly_fields = ("orders_count", "total_spent", "average_order_value", "first_order_at", "last_order_at",
-                       "top_categories", "created_at", "updated_at")
+    readonly_fields = (
+        "orders_count",
+        "total_spent",
+        "average_order_value",
+        "first_order_at",
+        "last_order_at",
+        "top_categories",
+        "created_at",
+        "updated_at",
+    )
     inlines = [CustomerTagInline]
 
 
@@ -76,8 +96,19 @@ class OrderLineInline(admin.TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(SuperuserOnlyAdmin):
-    list_display = ("id", "number", "customer", "status", "financial_status", "total", "net_total", "currency",
-                    "placed_at", "workspace", "source")
+    list_display = (
+        "id",
+        "number",
+        "customer",
+        "status",
+        "financial_status",
+        "total",
+        "net_total",
+        "currency",
+        "placed_at",
+        "workspace",
+        "source",
+    )
     list_filter = ("workspace", "source", "status", "financial_status")
     search_fields = ("number", "external_id", "email")
     raw_id_fields = ("customer",)
@@ -133,7 +164,16 @@ class AuditRecordAdmin(SuperuserOnlyAdmin):
 
 @admin.register(ImportJob)
 class ImportJobAdmin(SuperuserOnlyAdmin):
-    list_display = ("id", "kind", "status", "original_name", "total_rows", "imported_rows", "rejected_rows",
-                    "created_at", "workspace")
+    list_display = (
+        "id",
+        "kind",
+        "status",
+        "original_name",
+        "total_rows",
+        "imported_rows",
+        "rejected_rows",
+        "created_at",
+        "workspace",
+    )
     list_filter = ("workspace", "kind", "status")
     readonly_fields = ("errors",)

@@ -21,15 +21,28 @@ from crm.models import Workspace
 from customers.models import AuditRecord, Cart, Customer, CustomerTag, Event, EventType, Note, Order
 
 FILLABLE_FIELDS = [
-    "email", "phone", "first_name", "last_name", "birth_date", "gender", "address_line", "city", "region", "country",
-    "postcode", "language",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "gender",
+    "address_line",
+    "city",
+    "region",
+    "country",
+    "postcode",
+    "language",
 ]
 CONSENT_CHANNELS = ("email", "sms")
 # What a merge (and its undo) may change on the survivor row; stats are recomputed, RFM and predictions untouched.
 MERGED_FIELDS = [
     *FILLABLE_FIELDS,
     *(f"{channel}_consent{suffix}" for channel in CONSENT_CHANNELS for suffix in ("", "_at", "_source", "_version")),
-    "loyalty_points", "preferences", "custom_attributes", "updated_at",
+    "loyalty_points",
+    "preferences",
+    "custom_attributes",
+    "updated_at",
 ]
 
 
@@ -60,7 +73,12 @@ def _groups_by(workspace: Workspace, key_expression, exclude: Q, limit: int) -> 
         return []
     members: dict[str, list[int]] = defaultdict(list)
     for key, customer_id in (
-        _live(workspace).exclude(exclude).annotate(key=key_expression).filter(key__in=keys).order_by("id").values_list("key", "id")
+        _live(workspace)
+        .exclude(exclude)
+        .annotate(key=key_expression)
+        .filter(key__in=keys)
+        .order_by("id")
+        .values_list("key", "id")
     ):
         members[key].append(customer_id)
     return [(key, members[key]) for key in keys if len(members[key]) > 1]
@@ -73,7 +91,10 @@ def duplicate_groups_find(*, workspace: Workspace, limit: int = 100) -> list[Dup
         (
             "Same name and postcode",
             Concat(
-                Lower(Trim("first_name")), Value("|"), Lower(Trim("last_name")), Value("|"),
+                Lower(Trim("first_name")),
+                Value("|"),
+                Lower(Trim("last_name")),
+                Value("|"),
                 Upper(Replace("postcode", Value(" "), Value(""))),
                 output_field=CharField(),
             ),
@@ -87,11 +108,12 @@ def duplicate_groups_find(*, workspace: Workspace, limit: int = 100) -> list[Dup
             by_ids.setdefault(tuple(sorted(ids)), []).append(f"{reason}: {shown}")
     ordered = sorted(by_ids.items(), key=lambda item: (-len(item[1]), -len(item[0]), item[0]))[:limit]
     customers = {
-        c.id: c
-        for c in Customer.objects.filter(workspace=workspace, id__in={i for ids, _ in ordered for i in ids})
+        c.id: c for c in Customer.objects.filter(workspace=workspace, id__in={i for ids, _ in ordered for i in ids})
     }
     return [
-        DuplicateGroup(customer_ids=ids, reasons=tuple(reasons), customers=[customers[i] for i in ids if i in customers])
+        DuplicateGroup(
+            customer_ids=ids, reasons=tuple(reasons), customers=[customers[i] for i in ids if i in customers]
+        )
         for ids, reasons in ordered
     ]
 
@@ -123,8 +145,12 @@ def _merge_one(*, workspace: Workspace, survivor: Customer, duplicate: Customer)
     Note.objects.filter(workspace=workspace, id__in=moved["notes"]).update(customer=survivor)
     Cart.objects.filter(workspace=workspace, id__in=moved["carts"]).update(customer=survivor)
 
-    duplicate_tags = list(CustomerTag.objects.filter(workspace=workspace, customer=duplicate).values_list("name", flat=True))
-    survivor_tags = set(CustomerTag.objects.filter(workspace=workspace, customer=survivor).values_list("name", flat=True))
+    duplicate_tags = list(
+        CustomerTag.objects.filter(workspace=workspace, customer=duplicate).values_list("name", flat=True)
+    )
+    survivor_tags = set(
+        CustomerTag.objects.filter(workspace=workspace, customer=survivor).values_list("name", flat=True)
+    )
     added_tags = [name for name in duplicate_tags if name not in survivor_tags]
     CustomerTag.objects.bulk_create(
         [CustomerTag(workspace=workspace, customer=survivor, name=name) for name in added_tags], ignore_conflicts=True
@@ -140,7 +166,12 @@ def _merge_one(*, workspace: Workspace, survivor: Customer, duplicate: Customer)
 
     consent: dict[str, dict] = {}
     for channel in CONSENT_CHANNELS:
-        names = [f"{channel}_consent", f"{channel}_consent_at", f"{channel}_consent_source", f"{channel}_consent_version"]
+        names = [
+            f"{channel}_consent",
+            f"{channel}_consent_at",
+            f"{channel}_consent_source",
+            f"{channel}_consent_version",
+        ]
         mine_at, theirs_at = getattr(survivor, names[1]), getattr(duplicate, names[1])
         if theirs_at is not None and (mine_at is None or theirs_at > mine_at):
             consent[channel] = {
@@ -167,7 +198,7 @@ def _merge_one(*, workspace: Workspace, survivor: Customer, duplicate: Customer)
         "tags_added_to_survivor": added_tags,
         "duplicate_tags": duplicate_tags,
         "filled_fields": filled,
-        "consent": {channel: change for channel, change in consent.items()},
+        "consent": consent,
         "loyalty_points_added": loyalty,
         "preferences_before": preferences_before,
         "custom_attributes_before": attributes_before,
@@ -184,7 +215,9 @@ def customer_merge(*, workspace: Workspace, survivor: Customer, duplicates: list
         raise DomainError("A customer cannot be merged into itself.")
     if not duplicates:
         raise DomainError("Choose at least one duplicate to merge.")
-    locked = {c.id: c for c in Customer.objects.filter(workspace=workspace, id__in=ids).select_for_update().order_by("id")}
+    locked = {
+        c.id: c for c in Customer.objects.filter(workspace=workspace, id__in=ids).select_for_update().order_by("id")
+    }
     if len(locked) != len(ids):
         raise DomainError("One of these customers no longer exists.")
     survivor = locked[survivor.id]
@@ -196,16 +229,26 @@ def customer_merge(*, workspace: Workspace, survivor: Customer, duplicates: list
     customer_stats_refresh(workspace=workspace, customer_ids=ids)
     events = []
     for merge in merges:
-        events.append(event_record(
-            workspace=workspace, customer=survivor, type=EventType.CUSTOMERS_MERGED,
-            properties={
-                "duplicate_id": merge["duplicate_id"], "duplicate_name": merge["duplicate_name"],
-                "duplicate_email": merge["duplicate_email"], "orders": len(merge["moved"]["orders"]),
-                "events": len(merge["moved"]["events"]), "by": getattr(actor, "email", ""),
-            },
-        ).id)
+        events.append(
+            event_record(
+                workspace=workspace,
+                customer=survivor,
+                type=EventType.CUSTOMERS_MERGED,
+                properties={
+                    "duplicate_id": merge["duplicate_id"],
+                    "duplicate_name": merge["duplicate_name"],
+                    "duplicate_email": merge["duplicate_email"],
+                    "orders": len(merge["moved"]["orders"]),
+                    "events": len(merge["moved"]["events"]),
+                    "by": getattr(actor, "email", ""),
+                },
+            ).id
+        )
     AuditRecord.objects.create(
-        workspace=workspace, action=AuditRecord.Action.MERGE, customer_id_ref=survivor.id, actor=actor,
+        workspace=workspace,
+        action=AuditRecord.Action.MERGE,
+        customer_id_ref=survivor.id,
+        actor=actor,
         data={"survivor_id": survivor.id, "merges": merges, "merge_event_ids": events},
     )
     survivor.refresh_from_db()
@@ -283,9 +326,15 @@ def customer_merge_undo(*, workspace: Workspace, audit: AuditRecord, actor=None)
         duplicate.save(update_fields=["merged_into", "updated_at"])
         restored_ids.append(duplicate.id)
         event_record(
-            workspace=workspace, customer=survivor, type=EventType.CUSTOMERS_UNMERGED,
-            properties={"duplicate_id": duplicate.id, "duplicate_name": merge["duplicate_name"],
-                        "duplicate_email": merge["duplicate_email"], "by": getattr(actor, "email", "")},
+            workspace=workspace,
+            customer=survivor,
+            type=EventType.CUSTOMERS_UNMERGED,
+            properties={
+                "duplicate_id": duplicate.id,
+                "duplicate_name": merge["duplicate_name"],
+                "duplicate_email": merge["duplicate_email"],
+                "by": getattr(actor, "email", ""),
+            },
         )
     survivor.save(update_fields=MERGED_FIELDS)
     customer_stats_refresh(workspace=workspace, customer_ids=restored_ids)
@@ -293,7 +342,10 @@ def customer_merge_undo(*, workspace: Workspace, audit: AuditRecord, actor=None)
     audit.data = {**audit.data, "undone_at": timezone.now().isoformat(), "undone_by": getattr(actor, "email", "")}
     audit.save(update_fields=["data"])
     AuditRecord.objects.create(
-        workspace=workspace, action=AuditRecord.Action.UNMERGE, customer_id_ref=survivor.id, actor=actor,
+        workspace=workspace,
+        action=AuditRecord.Action.UNMERGE,
+        customer_id_ref=survivor.id,
+        actor=actor,
         data={"merge_audit_id": audit.id, "restored_customer_ids": restored_ids[1:]},
     )
     return survivor

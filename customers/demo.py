@@ -41,16 +41,21 @@ def seed_duplicates(*, workspace: Workspace, count: int, seed: int = 7) -> int:
         if kind == 2 and not original.postcode:
             kind = 0
         first, last = original.first_name, original.last_name
-        other_email = f"{(first or 'guest').lower()}.{(last or 'shopper').lower()}{generator.randint(1, 99)}@mail.example"
+        other_email = (
+            f"{(first or 'guest').lower()}.{(last or 'shopper').lower()}{generator.randint(1, 99)}@mail.example"
+        )
         external_id = f"demo-dup-{original.id}"
         records.append(
             CustomerRecord(
-                source=Source.CSV, external_id=external_id,
+                source=Source.CSV,
+                external_id=external_id,
                 email=original.email.upper() if kind == 0 else other_email,
                 phone=original.phone if kind == 1 else "",
-                first_name=first, last_name=last,
+                first_name=first,
+                last_name=last,
                 postcode=original.postcode if kind == 2 else "",
-                city=original.city, country=original.country,
+                city=original.city,
+                country=original.country,
                 tags=("imported",),
                 email_consent="subscribed" if generator.random() < 0.5 else None,
                 email_consent_at=now - dt.timedelta(days=generator.randint(1, 30)),
@@ -59,10 +64,17 @@ def seed_duplicates(*, workspace: Workspace, count: int, seed: int = 7) -> int:
         price = Decimal(generator.randint(20, 180))
         orders.append(
             OrderRecord(
-                source=Source.CSV, external_id=f"demo-dup-order-{original.id}", customer_external_id=external_id,
-                number=f"CSV-{original.id}", placed_at=now - dt.timedelta(days=generator.randint(5, 200)),
-                subtotal=price, total=price, currency=workspace.currency,
-                lines=(OrderLineRecord(title="Gift card", sku="GIFT", category="Gift cards", quantity=1, unit_price=price),),
+                source=Source.CSV,
+                external_id=f"demo-dup-order-{original.id}",
+                customer_external_id=external_id,
+                number=f"CSV-{original.id}",
+                placed_at=now - dt.timedelta(days=generator.randint(5, 200)),
+                subtotal=price,
+                total=price,
+                currency=workspace.currency,
+                lines=(
+                    OrderLineRecord(title="Gift card", sku="GIFT", category="Gift cards", quantity=1, unit_price=price),
+                ),
             )
         )
     customers_bulk_upsert(workspace=workspace, records=records)
@@ -87,6 +99,11 @@ def seed_notes(*, workspace: Workspace, count: int, seed: int = 11) -> int:
     author = membership.user if membership else None
     customers = list(Customer.objects.filter(workspace=workspace, orders_count__gt=0).order_by("-total_spent")[:count])
     for customer in customers:
-        note_create(workspace=workspace, customer=customer, author=author, body=generator.choice(NOTES),
-                    is_pinned=generator.random() < 0.2)
+        note_create(
+            workspace=workspace,
+            customer=customer,
+            author=author,
+            body=generator.choice(NOTES),
+            is_pinned=generator.random() < 0.2,
+        )
     return len(customers)

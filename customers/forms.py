@@ -13,7 +13,9 @@ class CustomerFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=200, label="Search")
     tag = forms.CharField(required=False, max_length=64)
     country = forms.CharField(required=False, max_length=2)
-    email_consent = forms.ChoiceField(required=False, choices=[("", "Any"), *ConsentStatus.choices], label="Email consent")
+    email_consent = forms.ChoiceField(
+        required=False, choices=[("", "Any"), *ConsentStatus.choices], label="Email consent"
+    )
     sms_consent = forms.ChoiceField(required=False, choices=[("", "Any"), *ConsentStatus.choices], label="SMS consent")
     ordered = forms.ChoiceField(required=False, choices=YES_NO, label="Orders")
     spent_min = forms.DecimalField(required=False, min_value=0, max_digits=14, decimal_places=2, label="Spent from")
@@ -73,8 +75,19 @@ class CustomerProfileForm(forms.ModelForm):
     class Meta:
         model = Customer
         fields = [
-            "first_name", "last_name", "email", "phone", "birth_date", "gender", "address_line", "city", "region",
-            "postcode", "country", "language", "loyalty_points",
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "birth_date",
+            "gender",
+            "address_line",
+            "city",
+            "region",
+            "postcode",
+            "country",
+            "language",
+            "loyalty_points",
         ]
         widgets = {"birth_date": forms.DateInput(attrs={"type": "date"})}
 

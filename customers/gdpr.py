@@ -76,10 +76,36 @@ def _json(value: Any) -> Any:
 
 
 PROFILE_FIELDS = [
-    "id", "source", "external_id", "email", "phone", "first_name", "last_name", "birth_date", "gender",
-    "address_line", "city", "region", "country", "postcode", "language", "loyalty_points", "preferences",
-    "custom_attributes", "orders_count", "total_spent", "average_order_value", "first_order_at", "last_order_at",
-    "top_categories", "rfm_group", "predicted_clv", "churn_risk", "created_at", "updated_at", "erased_at",
+    "id",
+    "source",
+    "external_id",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "gender",
+    "address_line",
+    "city",
+    "region",
+    "country",
+    "postcode",
+    "language",
+    "loyalty_points",
+    "preferences",
+    "custom_attributes",
+    "orders_count",
+    "total_spent",
+    "average_order_value",
+    "first_order_at",
+    "last_order_at",
+    "top_categories",
+    "rfm_group",
+    "predicted_clv",
+    "churn_risk",
+    "created_at",
+    "updated_at",
+    "erased_at",
 ]
 CONSENT_FIELDS = ["consent", "consent_at", "consent_source", "consent_version"]
 
@@ -89,8 +115,10 @@ def customer_data_export(*, workspace: Workspace, customer: Customer, actor=None
     profile = {name: getattr(customer, name) for name in PROFILE_FIELDS}
     orders = []
     lines_by_order: dict[int, list[dict]] = {}
-    for line in OrderLine.objects.filter(workspace=workspace, order__customer=customer).order_by("id").values(
-        "order_id", "title", "sku", "category", "quantity", "unit_price", "discount", "total"
+    for line in (
+        OrderLine.objects.filter(workspace=workspace, order__customer=customer)
+        .order_by("id")
+        .values("order_id", "title", "sku", "category", "quantity", "unit_price", "discount", "total")
     ):
         lines_by_order.setdefault(line.pop("order_id"), []).append(line)
     for order in Order.objects.filter(workspace=workspace, customer=customer).order_by("placed_at"):
@@ -109,41 +137,84 @@ def customer_data_export(*, workspace: Workspace, customer: Customer, actor=None
         "tags": list(CustomerTag.objects.filter(workspace=workspace, customer=customer).values_list("name", flat=True)),
         "orders": orders,
         "carts": list(
-            Cart.objects.filter(workspace=workspace, customer=customer).order_by("started_at").values(
-                "id", "status", "lines", "value", "currency", "started_at", "last_activity_at", "abandoned_at"
-            )
+            Cart.objects.filter(workspace=workspace, customer=customer)
+            .order_by("started_at")
+            .values("id", "status", "lines", "value", "currency", "started_at", "last_activity_at", "abandoned_at")
         ),
         "events": list(
-            Event.objects.filter(workspace=workspace, customer=customer).order_by("occurred_at", "id").values(
-                "id", "type", "occurred_at", "properties", "source"
-            )
+            Event.objects.filter(workspace=workspace, customer=customer)
+            .order_by("occurred_at", "id")
+            .values("id", "type", "occurred_at", "properties", "source")
         ),
         "notes": list(
-            Note.objects.filter(workspace=workspace, customer=customer).order_by("created_at").values(
-                "id", "body", "is_pinned", "created_at", "updated_at"
-            )
+            Note.objects.filter(workspace=workspace, customer=customer)
+            .order_by("created_at")
+            .values("id", "body", "is_pinned", "created_at", "updated_at")
         ),
     }
     for name, exporter in _registered(_EXPORTERS, "CUSTOMER_DATA_EXPORTERS").items():
         export[name] = exporter(workspace=workspace, customer=customer)
     AuditRecord.objects.create(
-        workspace=workspace, action=AuditRecord.Action.EXPORT, customer_id_ref=customer.id, actor=actor,
+        workspace=workspace,
+        action=AuditRecord.Action.EXPORT,
+        customer_id_ref=customer.id,
+        actor=actor,
         data={"sections": sorted(export)},
     )
     return _json(export)
 
 
 ERASED_PROFILE = {
-    "email": "", "phone": "", "first_name": "", "last_name": "", "birth_date": None, "gender": "",
-    "address_line": "", "city": "", "region": "", "postcode": "", "language": "", "preferences": {},
-    "custom_attributes": {}, "loyalty_points": 0,
+    "email": "",
+    "phone": "",
+    "first_name": "",
+    "last_name": "",
+    "birth_date": None,
+    "gender": "",
+    "address_line": "",
+    "city": "",
+    "region": "",
+    "postcode": "",
+    "language": "",
+    "preferences": {},
+    "custom_attributes": {},
+    "loyalty_points": 0,
 }
 # Event properties that say nothing about the person: ids, amounts, counts, product references, states.
 SAFE_EVENT_KEYS = {
-    "order_id", "number", "total", "currency", "items", "discount_codes", "refunded", "value", "cart_id",
-    "product_id", "sku", "title", "product_title", "price", "quantity", "category", "channel", "from", "to",
-    "segment", "segment_id", "segment_name", "campaign_id", "flow_id", "message_id", "ticket_id", "kind", "score",
-    "fields", "source", "duplicate_id", "orders", "events",
+    "order_id",
+    "number",
+    "total",
+    "currency",
+    "items",
+    "discount_codes",
+    "refunded",
+    "value",
+    "cart_id",
+    "product_id",
+    "sku",
+    "title",
+    "product_title",
+    "price",
+    "quantity",
+    "category",
+    "channel",
+    "from",
+    "to",
+    "segment",
+    "segment_id",
+    "segment_name",
+    "campaign_id",
+    "flow_id",
+    "message_id",
+    "ticket_id",
+    "kind",
+    "score",
+    "fields",
+    "source",
+    "duplicate_id",
+    "orders",
+    "events",
 }
 
 
@@ -176,7 +247,9 @@ def customer_erase(*, workspace: Workspace, customer: Customer, actor=None) -> C
     changed = []
     for event in events.iterator(chunk_size=2000):
         properties = event.properties or {}
-        kept = {key: value for key, value in properties.items() if key in SAFE_EVENT_KEYS and not isinstance(value, dict)}
+        kept = {
+            key: value for key, value in properties.items() if key in SAFE_EVENT_KEYS and not isinstance(value, dict)
+        }
         if event.type == EventType.NOTE_ADDED:
             kept = {}
         if kept != properties:
@@ -192,9 +265,18 @@ def customer_erase(*, workspace: Workspace, customer: Customer, actor=None) -> C
         workspace=workspace, customer=customer, type=EventType.DATA_ERASED, occurred_at=now, properties={}
     )
     AuditRecord.objects.create(
-        workspace=workspace, action=AuditRecord.Action.ERASE, customer_id_ref=customer.id, actor=actor,
-        data={"erased_at": now.isoformat(), "orders_kept": orders_kept, "events_scrubbed": scrubbed,
-              "notes_deleted": notes_deleted, "tags_deleted": tags_deleted,
-              "by": getattr(actor, "email", ""), "extensions": sorted(_registered(_ERASERS, "CUSTOMER_DATA_ERASERS"))},
+        workspace=workspace,
+        action=AuditRecord.Action.ERASE,
+        customer_id_ref=customer.id,
+        actor=actor,
+        data={
+            "erased_at": now.isoformat(),
+            "orders_kept": orders_kept,
+            "events_scrubbed": scrubbed,
+            "notes_deleted": notes_deleted,
+            "tags_deleted": tags_deleted,
+            "by": getattr(actor, "email", ""),
+            "extensions": sorted(_registered(_ERASERS, "CUSTOMER_DATA_ERASERS")),
+        },
     )
     return customer

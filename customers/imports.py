@@ -59,8 +59,11 @@ CUSTOMER_FIELDS = [
     ImportField(name="postcode", label="Postcode", synonyms=("postcode", "zip", "zipcode", "postalcode")),
     ImportField(name="country", label="Country code", synonyms=("country", "countrycode", "pays")),
     ImportField(name="language", label="Language", synonyms=("language", "locale", "lang")),
-    ImportField(name="email_consent", label="Email marketing consent",
-                synonyms=("acceptsemailmarketing", "acceptsmarketing", "emailconsent", "newsletter", "optin")),
+    ImportField(
+        name="email_consent",
+        label="Email marketing consent",
+        synonyms=("acceptsemailmarketing", "acceptsmarketing", "emailconsent", "newsletter", "optin"),
+    ),
     ImportField(name="sms_consent", label="SMS marketing consent", synonyms=("acceptssmsmarketing", "smsconsent")),
     ImportField(name="tags", label="Tags (separated by , or ;)", synonyms=("tags", "tag", "labels")),
     ImportField(name="loyalty_points", label="Loyalty points", synonyms=("loyaltypoints", "points")),
@@ -72,11 +75,17 @@ ORDER_FIELDS = [
     ImportField(name="number", label="Order number", synonyms=("name", "ordernumber", "number")),
     ImportField(name="customer_external_id", label="Customer id", synonyms=("customerid", "clientid")),
     ImportField(name="email", label="Customer email", synonyms=("email", "customeremail", "emailaddress")),
-    ImportField(name="placed_at", label="Placed at", synonyms=("createdat", "placedat", "orderdate", "date", "processedat"),
-                required=True),
+    ImportField(
+        name="placed_at",
+        label="Placed at",
+        synonyms=("createdat", "placedat", "orderdate", "date", "processedat"),
+        required=True,
+    ),
     ImportField(name="status", label="Status", synonyms=("status", "orderstatus")),
     ImportField(name="financial_status", label="Financial status", synonyms=("financialstatus", "paymentstatus")),
-    ImportField(name="fulfillment_status", label="Fulfilment status", synonyms=("fulfillmentstatus", "fulfilmentstatus")),
+    ImportField(
+        name="fulfillment_status", label="Fulfilment status", synonyms=("fulfillmentstatus", "fulfilmentstatus")
+    ),
     ImportField(name="currency", label="Currency", synonyms=("currency",)),
     ImportField(name="subtotal", label="Subtotal", synonyms=("subtotal",)),
     ImportField(name="discount_total", label="Discount amount", synonyms=("discountamount", "discount", "discounts")),
@@ -86,7 +95,9 @@ ORDER_FIELDS = [
     ImportField(name="total", label="Total", synonyms=("total", "ordertotal", "amount"), required=True),
     ImportField(name="refunded_total", label="Refunded amount", synonyms=("refundedamount", "refunded")),
     ImportField(name="cancelled_at", label="Cancelled at", synonyms=("cancelledat", "canceledat")),
-    ImportField(name="line_title", label="Line: product title", synonyms=("lineitemname", "producttitle", "product", "item")),
+    ImportField(
+        name="line_title", label="Line: product title", synonyms=("lineitemname", "producttitle", "product", "item")
+    ),
     ImportField(name="line_sku", label="Line: SKU", synonyms=("lineitemsku", "sku")),
     ImportField(name="line_category", label="Line: category", synonyms=("category", "producttype", "lineitemcategory")),
     ImportField(name="line_quantity", label="Line: quantity", synonyms=("lineitemquantity", "quantity", "qty")),
@@ -192,8 +203,14 @@ def import_job_create(*, workspace: Workspace, kind: str, upload: UploadedFile, 
     data_rows = sum(1 for row in rows[1:] if any(cell.strip() for cell in row))
     upload.seek(0)
     job = ImportJob(
-        workspace=workspace, kind=kind, original_name=upload.name[:255], encoding=encoding, delimiter=delimiter,
-        mapping=guess_mapping(kind=kind, headers=headers), total_rows=data_rows, created_by=user,
+        workspace=workspace,
+        kind=kind,
+        original_name=upload.name[:255],
+        encoding=encoding,
+        delimiter=delimiter,
+        mapping=guess_mapping(kind=kind, headers=headers),
+        total_rows=data_rows,
+        created_by=user,
     )
     job.file.save(f"{kind}-{timezone.now():%Y%m%d%H%M%S}.csv", upload, save=False)
     job.save()
@@ -208,7 +225,7 @@ def import_mapping_validate(*, kind: str, mapping: dict[str, str], headers: list
         raise DomainError(f"Choose a column for: {', '.join(missing)}.")
     if kind == ImportJob.Kind.CUSTOMERS and not {"external_id", "email", "phone"} & set(clean):
         raise DomainError("Choose a column for the customer id, the email or the phone, so rows can be matched.")
-    used = [header for header in clean.values()]
+    used = list(clean.values())
     duplicated = {header for header in used if used.count(header) > 1}
     if duplicated:
         raise DomainError(f"A column can feed one field only: {', '.join(sorted(duplicated))}.")
@@ -309,8 +326,17 @@ def _parse_consent(value: str, field: str) -> str | None:
     raise RowError(field, f"{value!r} is not a consent answer (yes / no / unsubscribed)")
 
 
-GENDERS = {"f": Gender.FEMALE, "female": Gender.FEMALE, "woman": Gender.FEMALE, "m": Gender.MALE, "male": Gender.MALE,
-           "man": Gender.MALE, "other": Gender.OTHER, "x": Gender.OTHER, "": Gender.UNKNOWN}
+GENDERS = {
+    "f": Gender.FEMALE,
+    "female": Gender.FEMALE,
+    "woman": Gender.FEMALE,
+    "m": Gender.MALE,
+    "male": Gender.MALE,
+    "man": Gender.MALE,
+    "other": Gender.OTHER,
+    "x": Gender.OTHER,
+    "": Gender.UNKNOWN,
+}
 
 
 def customer_record_from_row(values: dict[str, str], *, default_region: str = "US") -> CustomerRecord:
@@ -363,9 +389,16 @@ def customer_record_from_row(values: dict[str, str], *, default_region: str = "U
     return CustomerRecord(source=Source.CSV, external_id=external_id[:100], **fields)
 
 
-ORDER_STATUSES = {"open": OrderStatus.OPEN, "closed": OrderStatus.CLOSED, "archived": OrderStatus.CLOSED,
-                  "fulfilled": OrderStatus.CLOSED, "completed": OrderStatus.CLOSED, "cancelled": OrderStatus.CANCELLED,
-                  "canceled": OrderStatus.CANCELLED, "": OrderStatus.OPEN}
+ORDER_STATUSES = {
+    "open": OrderStatus.OPEN,
+    "closed": OrderStatus.CLOSED,
+    "archived": OrderStatus.CLOSED,
+    "fulfilled": OrderStatus.CLOSED,
+    "completed": OrderStatus.CLOSED,
+    "cancelled": OrderStatus.CANCELLED,
+    "canceled": OrderStatus.CANCELLED,
+    "": OrderStatus.OPEN,
+}
 FINANCIAL_STATUSES = {"pending", "authorized", "paid", "partially_refunded", "refunded", "voided"}
 
 
@@ -427,8 +460,11 @@ def order_line_from_row(values: dict[str, str]) -> OrderLineRecord | None:
         raise RowError("line_quantity", f"{get('line_quantity')!r} is not a positive quantity")
     price = _parse_decimal(get("line_price"), "line_price") if get("line_price") else Decimal("0")
     return OrderLineRecord(
-        title=get("line_title")[:255], sku=get("line_sku")[:100], category=get("line_category")[:100],
-        quantity=quantity, unit_price=price,
+        title=get("line_title")[:255],
+        sku=get("line_sku")[:100],
+        category=get("line_category")[:100],
+        quantity=quantity,
+        unit_price=price,
     )
 
 
@@ -460,7 +496,9 @@ def _save_progress(job: ImportJob, progress: _Progress, errors: list[dict]) -> N
     job.rejected_rows = progress.rejected
     job.errors = errors[:MAX_STORED_ERRORS]
     ImportJob.objects.filter(pk=job.pk).update(
-        processed_rows=job.processed_rows, imported_rows=job.imported_rows, rejected_rows=job.rejected_rows,
+        processed_rows=job.processed_rows,
+        imported_rows=job.imported_rows,
+        rejected_rows=job.rejected_rows,
         errors=job.errors,
     )
 
@@ -522,8 +560,13 @@ def _import_orders(workspace: Workspace, job: ImportJob, progress: _Progress, er
         if current is not None and order_id == current["fields"].get("external_id") and order_id:
             # Another line item of the same order.
             if current["failed"]:
-                errors.append({"row": line_number, "field": "external_id",
-                               "reason": f"order {order_id} was rejected on an earlier row"})
+                errors.append(
+                    {
+                        "row": line_number,
+                        "field": "external_id",
+                        "reason": f"order {order_id} was rejected on an earlier row",
+                    }
+                )
                 progress.rejected += 1
                 continue
             try:
@@ -543,8 +586,9 @@ def _import_orders(workspace: Workspace, job: ImportJob, progress: _Progress, er
             _save_progress(job, progress, errors)
         try:
             if order_id in seen:
-                raise RowError("external_id", f"order {order_id} appeared earlier in the file; keep the rows of one "
-                                              "order together")
+                raise RowError(
+                    "external_id", f"order {order_id} appeared earlier in the file; keep the rows of one order together"
+                )
             fields = order_fields_from_row(values, tz=tz)
             line = order_line_from_row(values)
             current = {"fields": fields, "lines": [line] if line else [], "rows": 1, "failed": False}
@@ -560,7 +604,9 @@ def _import_orders(workspace: Workspace, job: ImportJob, progress: _Progress, er
 
 def import_run(*, workspace: Workspace, job: ImportJob) -> ImportJob:
     """Run a queued import. A retried or duplicated task finds the job no longer queued and does nothing."""
-    claimed = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.QUEUED).update(status=ImportJob.Status.RUNNING)
+    claimed = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.RUNNING
+    )
     if not claimed:
         return job
     job.refresh_from_db()

@@ -111,14 +111,35 @@ def customer_list(*, workspace: Workspace, filters: CustomerFilters) -> QuerySet
     if filters.rfm_group:
         customers = customers.filter(rfm_group=filters.rfm_group)
     _, ordering = SORTS.get(filters.sort, SORTS[DEFAULT_SORT])
-    return customers.order_by(*ordering).only(*LIST_COLUMNS).prefetch_related(
-        Prefetch("tags", queryset=CustomerTag.objects.filter(workspace=workspace).only("customer_id", "name").order_by("name"))
+    return (
+        customers.order_by(*ordering)
+        .only(*LIST_COLUMNS)
+        .prefetch_related(
+            Prefetch(
+                "tags",
+                queryset=CustomerTag.objects.filter(workspace=workspace).only("customer_id", "name").order_by("name"),
+            )
+        )
     )
 
 
 LIST_COLUMNS = (
-    "id", "workspace_id", "first_name", "last_name", "email", "phone", "country", "city", "email_consent",
-    "sms_consent", "orders_count", "total_spent", "last_order_at", "rfm_group", "erased_at", "created_at",
+    "id",
+    "workspace_id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "country",
+    "city",
+    "email_consent",
+    "sms_consent",
+    "orders_count",
+    "total_spent",
+    "last_order_at",
+    "rfm_group",
+    "erased_at",
+    "created_at",
 )
 
 
@@ -128,7 +149,9 @@ def customer_ids_matching(*, workspace: Workspace, filters: CustomerFilters) -> 
 
 
 def customer_tag_names(*, workspace: Workspace) -> list[str]:
-    return list(CustomerTag.objects.filter(workspace=workspace).order_by("name").values_list("name", flat=True).distinct())
+    return list(
+        CustomerTag.objects.filter(workspace=workspace).order_by("name").values_list("name", flat=True).distinct()
+    )
 
 
 def customer_rfm_groups(*, workspace: Workspace) -> list[str]:
@@ -193,7 +216,9 @@ def customer_get(*, workspace: Workspace, customer_id: int) -> Customer:
 
 def customer_tags(*, workspace: Workspace, customer: Customer) -> list[str]:
     return list(
-        CustomerTag.objects.filter(workspace=workspace, customer=customer).order_by("name").values_list("name", flat=True)
+        CustomerTag.objects.filter(workspace=workspace, customer=customer)
+        .order_by("name")
+        .values_list("name", flat=True)
     )
 
 
@@ -221,7 +246,11 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, int] | None:
 
 
 def customer_timeline(
-    *, workspace: Workspace, customer: Customer, types: list[str] | None = None, cursor: str = "",
+    *,
+    workspace: Workspace,
+    customer: Customer,
+    types: list[str] | None = None,
+    cursor: str = "",
     page_size: int = TIMELINE_PAGE_SIZE,
 ) -> TimelinePage:
     """One page of the customer's events, newest first, after ``cursor`` (keyset pagination on
@@ -246,7 +275,9 @@ def customer_orders(*, workspace: Workspace, customer: Customer, limit: int = 20
     return list(
         Order.objects.filter(workspace=workspace, customer=customer)
         .order_by("-placed_at", "-id")
-        .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.filter(workspace=workspace).order_by("id")))[:limit]
+        .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.filter(workspace=workspace).order_by("id")))[
+            :limit
+        ]
     )
 
 
@@ -260,7 +291,9 @@ def customer_open_carts(*, workspace: Workspace, customer: Customer) -> list[Car
 
 def customer_notes(*, workspace: Workspace, customer: Customer) -> list[Note]:
     return list(
-        Note.objects.filter(workspace=workspace, customer=customer).select_related("author").order_by("-is_pinned", "-created_at")
+        Note.objects.filter(workspace=workspace, customer=customer)
+        .select_related("author")
+        .order_by("-is_pinned", "-created_at")
     )
 
 

@@ -27,7 +27,8 @@ def import_run(workspace_id: int, import_id: int) -> None:
             # The job must not look "running" forever: the user sees it failed (valid batches already saved stay).
             logger.exception("import %s of workspace %s failed", import_id, workspace_id)
             ImportJob.objects.filter(pk=import_id, status=ImportJob.Status.RUNNING).update(
-                status=ImportJob.Status.FAILED, finished_at=timezone.now(),
+                status=ImportJob.Status.FAILED,
+                finished_at=timezone.now(),
                 message="The import stopped on an unexpected error; rows imported before it are kept.",
             )
             raise

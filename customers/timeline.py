@@ -35,8 +35,13 @@ def _order(verb: str) -> Callable[[dict], str]:
         items_text = f"{items} item{'s' if items != 1 else ''}" if isinstance(items, int) and items else ""
         refunded = f"refunded {props['refunded']}" if props.get("refunded") else ""
         codes = ", ".join(props.get("discount_codes") or [])
-        return _join(f"{verb} {('order ' + str(number)) if number else 'an order'}", _money(props), items_text,
-                     refunded, f"codes {codes}" if codes else "")
+        return _join(
+            f"{verb} {('order ' + str(number)) if number else 'an order'}",
+            _money(props),
+            items_text,
+            refunded,
+            f"codes {codes}" if codes else "",
+        )
 
     return summary
 
@@ -63,7 +68,9 @@ def _ticket(verb: str) -> Callable[[dict], str]:
     def summary(props: dict) -> str:
         subject = props.get("subject") or ""
         number = props.get("ticket_id") or props.get("number") or ""
-        return _join(f"{verb} ticket {('#' + str(number)) if number else ''}".strip(), f"“{subject}”" if subject else "")
+        return _join(
+            f"{verb} ticket {('#' + str(number)) if number else ''}".strip(), f"“{subject}”" if subject else ""
+        )
 
     return summary
 
@@ -77,17 +84,18 @@ def _segment(verb: str) -> Callable[[dict], str]:
 
 def _consent(props: dict) -> str:
     channel = str(props.get("channel", "email")).upper() if props.get("channel") == "sms" else "Email"
-    return _join(
-        f"{channel} consent: {str(props.get('from', '?')).replace('_', ' ')} → {str(props.get('to', '?')).replace('_', ' ')}",
-        f"via {props['source']}" if props.get("source") else "",
-    )
+    before = str(props.get("from", "?")).replace("_", " ")
+    after = str(props.get("to", "?")).replace("_", " ")
+    return _join(f"{channel} consent: {before} → {after}", f"via {props['source']}" if props.get("source") else "")
 
 
 def _survey(props: dict) -> str:
     kind = str(props.get("kind") or props.get("survey") or "survey").upper()
     score = props.get("score")
     comment = props.get("comment") or ""
-    return _join(f"Answered {kind}" + (f": {score}" if score is not None else ""), f"“{comment[:80]}”" if comment else "")
+    return _join(
+        f"Answered {kind}" + (f": {score}" if score is not None else ""), f"“{comment[:80]}”" if comment else ""
+    )
 
 
 def _note(props: dict) -> str:
@@ -115,7 +123,9 @@ def _merged(props: dict) -> str:
 
 def _unmerged(props: dict) -> str:
     name = props.get("duplicate_name") or props.get("duplicate_email") or f"#{props.get('duplicate_id', '?')}"
-    return _join(f"Undid the merge of {name}; it is a separate profile again", f"by {props['by']}" if props.get("by") else "")
+    return _join(
+        f"Undid the merge of {name}; it is a separate profile again", f"by {props['by']}" if props.get("by") else ""
+    )
 
 
 def _profile(props: dict) -> str:
@@ -150,7 +160,9 @@ STYLES: dict[str, EventStyle] = {
     EventType.EMAIL_SENT: EventStyle(icon="bi-envelope", tone="secondary", summary=_email("Was sent")),
     EventType.EMAIL_OPENED: EventStyle(icon="bi-envelope-open", tone="info", summary=_email("Opened")),
     EventType.EMAIL_CLICKED: EventStyle(icon="bi-cursor", tone="info", summary=_email("Clicked")),
-    EventType.EMAIL_UNSUBSCRIBED: EventStyle(icon="bi-envelope-slash", tone="warning", summary=_email("Unsubscribed from")),
+    EventType.EMAIL_UNSUBSCRIBED: EventStyle(
+        icon="bi-envelope-slash", tone="warning", summary=_email("Unsubscribed from")
+    ),
     EventType.EMAIL_BOUNCED: EventStyle(icon="bi-envelope-exclamation", tone="danger", summary=_email("Bounced")),
     EventType.EMAIL_COMPLAINED: EventStyle(icon="bi-flag", tone="danger", summary=_email("Marked as spam")),
     EventType.TICKET_OPENED: EventStyle(icon="bi-life-preserver", tone="warning", summary=_ticket("Opened")),

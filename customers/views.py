@@ -1,16 +1,16 @@
 """The customer list and the customer page. Views parse, check the role, call one selector or service, render."""
 
 import csv
-from copy import copy
 from collections.abc import Iterable, Iterator
+from copy import copy
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.utils.functional import cached_property
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.exceptions import DomainError
@@ -37,18 +37,46 @@ class CappedPaginator(Paginator):
     def is_capped(self) -> bool:
         return self.count > COUNT_CAP
 
+
 # Timeline filter groups: a rep usually wants "orders" or "emails", not one exact event type.
 TIMELINE_GROUPS: dict[str, tuple[str, list[str]]] = {
     "orders": ("Orders", [EventType.ORDER_PLACED, EventType.ORDER_CANCELLED, EventType.ORDER_REFUNDED]),
-    "shopping": ("Browsing and carts", [EventType.PAGE_VIEWED, EventType.PRODUCT_VIEWED, EventType.ADDED_TO_CART,
-                                         EventType.CHECKOUT_STARTED, EventType.CART_ABANDONED]),
-    "email": ("Email", [EventType.EMAIL_SENT, EventType.EMAIL_OPENED, EventType.EMAIL_CLICKED,
-                        EventType.EMAIL_UNSUBSCRIBED, EventType.EMAIL_BOUNCED, EventType.EMAIL_COMPLAINED]),
-    "support": ("Support", [EventType.TICKET_OPENED, EventType.TICKET_REPLIED, EventType.TICKET_SOLVED,
-                            EventType.SURVEY_ANSWERED]),
+    "shopping": (
+        "Browsing and carts",
+        [
+            EventType.PAGE_VIEWED,
+            EventType.PRODUCT_VIEWED,
+            EventType.ADDED_TO_CART,
+            EventType.CHECKOUT_STARTED,
+            EventType.CART_ABANDONED,
+        ],
+    ),
+    "email": (
+        "Email",
+        [
+            EventType.EMAIL_SENT,
+            EventType.EMAIL_OPENED,
+            EventType.EMAIL_CLICKED,
+            EventType.EMAIL_UNSUBSCRIBED,
+            EventType.EMAIL_BOUNCED,
+            EventType.EMAIL_COMPLAINED,
+        ],
+    ),
+    "support": (
+        "Support",
+        [EventType.TICKET_OPENED, EventType.TICKET_REPLIED, EventType.TICKET_SOLVED, EventType.SURVEY_ANSWERED],
+    ),
     "notes": ("Notes", [EventType.NOTE_ADDED]),
-    "profile": ("Profile and consent", [EventType.CUSTOMER_CREATED, EventType.IDENTIFIED, EventType.CONSENT_CHANGED,
-                                        EventType.PROFILE_UPDATED, EventType.CUSTOMERS_MERGED]),
+    "profile": (
+        "Profile and consent",
+        [
+            EventType.CUSTOMER_CREATED,
+            EventType.IDENTIFIED,
+            EventType.CONSENT_CHANGED,
+            EventType.PROFILE_UPDATED,
+            EventType.CUSTOMERS_MERGED,
+        ],
+    ),
     "segments": ("Segments", [EventType.SEGMENT_ENTERED, EventType.SEGMENT_LEFT, EventType.RFM_GROUP_CHANGED]),
 }
 
@@ -56,8 +84,11 @@ TIMELINE_GROUPS: dict[str, tuple[str, list[str]]] = {
 def _filter_query(params: QueryDict, *, keep: Iterable[str] | None = None) -> str:
     """The list's query string without the page number (pagination and export links add their own)."""
     allowed = set(keep) if keep is not None else None
-    pairs = [(key, value) for key, value in params.items()
-             if key != "page" and value != "" and (allowed is None or key in allowed)]
+    pairs = [
+        (key, value)
+        for key, value in params.items()
+        if key != "page" and value != "" and (allowed is None or key in allowed)
+    ]
     return urlencode(pairs)
 
 
@@ -76,8 +107,12 @@ def _list_context(request: HttpRequest, params: QueryDict) -> dict:
         "page": page,
         "customers": page.object_list,
         "query": _filter_query(params, keep=form.fields),
-        "hidden_filters": [(key, value) for key, value in params.items() if value and (key in form.fields or key == "page")],
-        "is_filtered": any(value for key, value in params.items() if key in form.fields and key not in ("page", "sort")),
+        "hidden_filters": [
+            (key, value) for key, value in params.items() if value and (key in form.fields or key == "page")
+        ],
+        "is_filtered": any(
+            value for key, value in params.items() if key in form.fields and key not in ("page", "sort")
+        ),
         # Row links are built from this prefix: reversing a URL per row costs more than the rest of the row.
         "list_url": ws_reverse(request, "customers:list"),
         "count_cap": COUNT_CAP,
@@ -118,10 +153,14 @@ def customer_bulk_tag(request: HttpRequest, workspace_slug: str) -> HttpResponse
         try:
             if data["action"] == "add":
                 count = services.customers_add_tag(workspace=workspace, customer_ids=ids, tag=data["tag_name"])
-                messages.success(request, f"Tagged {count} customer{'s' if count != 1 else ''} “{data['tag_name'].strip()}”.")
+                messages.success(
+                    request, f"Tagged {count} customer{'s' if count != 1 else ''} “{data['tag_name'].strip()}”."
+                )
             else:
                 count = services.customers_remove_tag(workspace=workspace, customer_ids=ids, tag=data["tag_name"])
-                messages.success(request, f"Removed “{data['tag_name'].strip()}” from {count} customer{'s' if count != 1 else ''}.")
+                messages.success(
+                    request, f"Removed “{data['tag_name'].strip()}” from {count} customer{'s' if count != 1 else ''}."
+                )
         except DomainError as error:
             messages.error(request, error.message)
         selectors.customer_filter_choices_forget(workspace=workspace)
@@ -147,12 +186,25 @@ def csv_safe(value: object) -> str:
 
 
 EXPORT_COLUMNS = [
-    ("id", "id"), ("first_name", "first_name"), ("last_name", "last_name"), ("email", "email"), ("phone", "phone"),
-    ("city", "city"), ("region", "region"), ("country", "country"), ("postcode", "postcode"),
-    ("email_consent", "email_consent"), ("sms_consent", "sms_consent"), ("orders_count", "orders_count"),
-    ("total_spent", "total_spent"), ("average_order_value", "average_order_value"),
-    ("first_order_at", "first_order_at"), ("last_order_at", "last_order_at"), ("rfm_group", "rfm_group"),
-    ("loyalty_points", "loyalty_points"), ("created_at", "created_at"),
+    ("id", "id"),
+    ("first_name", "first_name"),
+    ("last_name", "last_name"),
+    ("email", "email"),
+    ("phone", "phone"),
+    ("city", "city"),
+    ("region", "region"),
+    ("country", "country"),
+    ("postcode", "postcode"),
+    ("email_consent", "email_consent"),
+    ("sms_consent", "sms_consent"),
+    ("orders_count", "orders_count"),
+    ("total_spent", "total_spent"),
+    ("average_order_value", "average_order_value"),
+    ("first_order_at", "first_order_at"),
+    ("last_order_at", "last_order_at"),
+    ("rfm_group", "rfm_group"),
+    ("loyalty_points", "loyalty_points"),
+    ("created_at", "created_at"),
 ]
 
 
@@ -265,8 +317,11 @@ def note_create(request: HttpRequest, workspace_slug: str, customer_id: int) -> 
     if form.is_valid():
         try:
             services.note_create(
-                workspace=request.workspace, customer=customer, author=request.user,
-                body=form.cleaned_data["body"], is_pinned=form.cleaned_data["is_pinned"],
+                workspace=request.workspace,
+                customer=customer,
+                author=request.user,
+                body=form.cleaned_data["body"],
+                is_pinned=form.cleaned_data["is_pinned"],
             )
             form = None
         except DomainError as error:
@@ -286,7 +341,9 @@ def note_update(request: HttpRequest, workspace_slug: str, note_id: int) -> Http
     pinned = request.POST.get("is_pinned")
     try:
         services.note_update(
-            workspace=request.workspace, note=note, editor=request.user,
+            workspace=request.workspace,
+            note=note,
+            editor=request.user,
             body=body if body is not None else None,
             is_pinned=None if pinned is None else pinned in ("1", "true", "on"),
         )
@@ -327,8 +384,11 @@ def customer_consent(request: HttpRequest, workspace_slug: str, customer_id: int
     form = ConsentForm(request.POST)
     if form.is_valid():
         services.customer_set_consent(
-            workspace=request.workspace, customer=customer, channel=form.cleaned_data["channel"],
-            status=form.cleaned_data["status"], source=f"crm:{request.user.email}",
+            workspace=request.workspace,
+            customer=customer,
+            channel=form.cleaned_data["channel"],
+            status=form.cleaned_data["status"],
+            source=f"crm:{request.user.email}",
         )
         messages.success(request, "Consent updated.")
     else:
@@ -350,6 +410,9 @@ def customer_tag(request: HttpRequest, workspace_slug: str, customer_id: int) ->
         messages.error(request, error.message)
     selectors.customer_filter_choices_forget(workspace=request.workspace)
     if request.htmx:
-        context = {"customer": customer, "tags": selectors.customer_tags(workspace=request.workspace, customer=customer)}
+        context = {
+            "customer": customer,
+            "tags": selectors.customer_tags(workspace=request.workspace, customer=customer),
+        }
         return render(request, "customers/detail.html#tags", context)
     return redirect(ws_reverse(request, "customers:detail", customer_id=customer.id))

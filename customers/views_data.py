@@ -29,7 +29,9 @@ def import_list(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             job = imports.import_job_create(
-                workspace=request.workspace, kind=form.cleaned_data["kind"], upload=form.cleaned_data["file"],
+                workspace=request.workspace,
+                kind=form.cleaned_data["kind"],
+                upload=form.cleaned_data["file"],
                 user=request.user,
             )
         except DomainError as error:
@@ -112,13 +114,16 @@ def duplicate_merge(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     survivor = selectors.customer_get(workspace=workspace, customer_id=survivor_id)
     duplicates = list(Customer.objects.filter(workspace=workspace, id__in=merge_ids))
     try:
-        survivor = dedupe.customer_merge(workspace=workspace, survivor=survivor, duplicates=duplicates, actor=request.user)
+        survivor = dedupe.customer_merge(
+            workspace=workspace, survivor=survivor, duplicates=duplicates, actor=request.user
+        )
     except DomainError as error:
         messages.error(request, error.message)
         return redirect(ws_reverse(request, "customers:duplicates"))
     messages.success(
-        request, f"Merged {len(duplicates)} profile{'s' if len(duplicates) != 1 else ''} into {survivor}. "
-        "You can undo it from the duplicates page."
+        request,
+        f"Merged {len(duplicates)} profile{'s' if len(duplicates) != 1 else ''} into {survivor}. "
+        "You can undo it from the duplicates page.",
     )
     if request.POST.get("next") == "customer":
         return redirect(ws_reverse(request, "customers:detail", customer_id=survivor.id))
@@ -147,9 +152,7 @@ def gdpr_export(request: HttpRequest, workspace_slug: str, customer_id: int) -> 
     customer = selectors.customer_get(workspace=request.workspace, customer_id=customer_id)
     data = gdpr.customer_data_export(workspace=request.workspace, customer=customer, actor=request.user)
     response = HttpResponse(json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json")
-    response["Content-Disposition"] = (
-        f'attachment; filename="customer-{customer.id}-{timezone.now():%Y%m%d}.json"'
-    )
+    response["Content-Disposition"] = f'attachment; filename="customer-{customer.id}-{timezone.now():%Y%m%d}.json"'
     return response
 
 

@@ -20,8 +20,12 @@ def test_finds_duplicates_by_email_phone_and_name_postcode_with_reasons(workspac
     b = CustomerFactory(workspace=workspace, email="ANN@example.org ", first_name="Annie", last_name="Lee")
     c = CustomerFactory(workspace=workspace, email="c1@example.org", phone="+14155550100")
     d = CustomerFactory(workspace=workspace, email="c2@example.org", phone="+14155550100")
-    e = CustomerFactory(workspace=workspace, email="e1@example.org", first_name="Eve", last_name="Park", postcode="SW1A 1AA")
-    f = CustomerFactory(workspace=workspace, email="e2@example.org", first_name="eve", last_name="PARK", postcode="sw1a1aa")
+    e = CustomerFactory(
+        workspace=workspace, email="e1@example.org", first_name="Eve", last_name="Park", postcode="SW1A 1AA"
+    )
+    f = CustomerFactory(
+        workspace=workspace, email="e2@example.org", first_name="eve", last_name="PARK", postcode="sw1a1aa"
+    )
     CustomerFactory(workspace=workspace, email="lonely@example.org", phone="+14155550199")
     merged = CustomerFactory(workspace=workspace, email="c3@example.org", phone="+14155550100", merged_into=c)
     with scope(workspace=workspace):
@@ -45,13 +49,26 @@ def test_duplicates_in_other_workspaces_are_not_mixed_in(workspace, other_worksp
 def pair(workspace):
     now = timezone.now()
     survivor = CustomerFactory(
-        workspace=workspace, email="ann@example.org", first_name="Ann", last_name="Lee", phone="",
-        email_consent="not_subscribed", email_consent_at=now - dt.timedelta(days=30), loyalty_points=10,
+        workspace=workspace,
+        email="ann@example.org",
+        first_name="Ann",
+        last_name="Lee",
+        phone="",
+        email_consent="not_subscribed",
+        email_consent_at=now - dt.timedelta(days=30),
+        loyalty_points=10,
     )
     duplicate = CustomerFactory(
-        workspace=workspace, email="ann@example.org", first_name="Ann", last_name="Lee", phone="+14155550100",
-        email_consent="subscribed", email_consent_at=now - dt.timedelta(days=1), loyalty_points=5,
-        sms_consent="subscribed", sms_consent_at=None,
+        workspace=workspace,
+        email="ann@example.org",
+        first_name="Ann",
+        last_name="Lee",
+        phone="+14155550100",
+        email_consent="subscribed",
+        email_consent_at=now - dt.timedelta(days=1),
+        loyalty_points=5,
+        sms_consent="subscribed",
+        sms_consent_at=None,
     )
     OrderFactory(workspace=workspace, customer=survivor, total=Decimal("20"), net_total=Decimal("20"))
     order = OrderFactory(workspace=workspace, customer=duplicate, total=Decimal("30"), net_total=Decimal("30"))
@@ -102,7 +119,10 @@ def test_undo_restores_both_profiles(workspace, owner, pair):
         assert Note.objects.get(pk=pair["note"].pk).customer_id == duplicate.id
         assert Cart.objects.get(pk=pair["cart"].pk).customer_id == duplicate.id
         assert set(CustomerTag.objects.filter(customer=survivor).values_list("name", flat=True)) == {"vip"}
-        assert set(CustomerTag.objects.filter(customer=duplicate).values_list("name", flat=True)) == {"vip", "wholesale"}
+        assert set(CustomerTag.objects.filter(customer=duplicate).values_list("name", flat=True)) == {
+            "vip",
+            "wholesale",
+        }
         assert Event.objects.filter(customer=survivor, type=EventType.CUSTOMERS_UNMERGED).count() == 1
         audit.refresh_from_db()
         with pytest.raises(Exception, match="already undone"):
@@ -116,10 +136,18 @@ def test_orders_synced_later_for_the_merged_away_id_go_to_the_survivor(workspace
     survivor, duplicate = pair["survivor"], pair["duplicate"]
     with scope(workspace=workspace):
         dedupe.customer_merge(workspace=workspace, survivor=survivor, duplicates=[duplicate])
-        orders_bulk_upsert(workspace=workspace, records=[OrderRecord(
-            source=duplicate.source, external_id="late-order", customer_external_id=duplicate.external_id,
-            placed_at=timezone.now(), total=Decimal("5"),
-        )])
+        orders_bulk_upsert(
+            workspace=workspace,
+            records=[
+                OrderRecord(
+                    source=duplicate.source,
+                    external_id="late-order",
+                    customer_external_id=duplicate.external_id,
+                    placed_at=timezone.now(),
+                    total=Decimal("5"),
+                )
+            ],
+        )
         assert Order.objects.get(external_id="late-order").customer_id == survivor.id
 
 
@@ -139,13 +167,17 @@ def test_merge_page_and_undo_views(workspace, owner_client, pair):
     with scopes_disabled():
         assert Customer.objects.get(pk=pair["duplicate"].pk).merged_into_id is None
     # the merged-away profile's page sends the rep to the survivor while merged
-    assert "Same email: ann@example.org" in owner_client.get(f"/w/{workspace.slug}/customers/duplicates/").content.decode()
+    assert (
+        "Same email: ann@example.org" in owner_client.get(f"/w/{workspace.slug}/customers/duplicates/").content.decode()
+    )
 
 
 def test_viewer_cannot_merge(workspace, make_member_client, pair):
     viewer = make_member_client(workspace, "viewer")
-    response = viewer.post(f"/w/{workspace.slug}/customers/duplicates/merge/",
-                           {"survivor_id": pair["survivor"].id, "customer_ids": [pair["duplicate"].id]})
+    response = viewer.post(
+        f"/w/{workspace.slug}/customers/duplicates/merge/",
+        {"survivor_id": pair["survivor"].id, "customer_ids": [pair["duplicate"].id]},
+    )
     assert response.status_code == 403
     with scopes_disabled():
         assert Customer.objects.get(pk=pair["duplicate"].pk).merged_into_id is None
@@ -154,14 +186,18 @@ def test_viewer_cannot_merge(workspace, make_member_client, pair):
 def test_cannot_merge_another_workspaces_customer(workspace, other_workspace, owner_client, pair):
     stranger = CustomerFactory(workspace=other_workspace, email="ann@example.org")
     OrderFactory(workspace=other_workspace, customer=stranger)
-    owner_client.post(f"/w/{workspace.slug}/customers/duplicates/merge/",
-                      {"survivor_id": pair["survivor"].id, "customer_ids": [stranger.id]})
+    owner_client.post(
+        f"/w/{workspace.slug}/customers/duplicates/merge/",
+        {"survivor_id": pair["survivor"].id, "customer_ids": [stranger.id]},
+    )
     with scopes_disabled():
         stranger.refresh_from_db()
         assert stranger.merged_into_id is None
         assert Order.objects.get(customer=stranger).workspace_id == other_workspace.id
-    response = owner_client.post(f"/w/{workspace.slug}/customers/duplicates/merge/",
-                                 {"survivor_id": stranger.id, "customer_ids": [pair["duplicate"].id]})
+    response = owner_client.post(
+        f"/w/{workspace.slug}/customers/duplicates/merge/",
+        {"survivor_id": stranger.id, "customer_ids": [pair["duplicate"].id]},
+    )
     assert response.status_code == 404
 
 

@@ -29,18 +29,30 @@ def url(workspace, customer_id, suffix=""):
 
 @pytest.fixture
 def customer(workspace):
-    return CustomerFactory(workspace=workspace, first_name="Ann", last_name="Lee", email="ann@example.org",
-                           loyalty_points=120, top_categories=["Shoes", "Bags"], orders_count=1)
+    return CustomerFactory(
+        workspace=workspace,
+        first_name="Ann",
+        last_name="Lee",
+        email="ann@example.org",
+        loyalty_points=120,
+        top_categories=["Shoes", "Bags"],
+        orders_count=1,
+    )
 
 
 def test_every_event_type_has_an_icon_and_a_one_line_summary():
     assert set(STYLES) == set(EventType.values)
     samples = {
-        EventType.ORDER_PLACED: ({"number": "#1001", "total": "59.00", "currency": "USD", "items": 2}, "Placed order #1001 · 59.00 USD · 2 items"),
+        EventType.ORDER_PLACED: (
+            {"number": "#1001", "total": "59.00", "currency": "USD", "items": 2},
+            "Placed order #1001 · 59.00 USD · 2 items",
+        ),
         EventType.PRODUCT_VIEWED: ({"title": "Red scarf"}, "Viewed Red scarf"),
         EventType.EMAIL_OPENED: ({"subject": "Spring sale"}, "Opened “Spring sale”"),
-        EventType.CONSENT_CHANGED: ({"channel": "email", "from": "not_subscribed", "to": "subscribed", "source": "shopify"},
-                                    "Email consent: not subscribed → subscribed · via shopify"),
+        EventType.CONSENT_CHANGED: (
+            {"channel": "email", "from": "not_subscribed", "to": "subscribed", "source": "shopify"},
+            "Email consent: not subscribed → subscribed · via shopify",
+        ),
         EventType.NOTE_ADDED: ({"author": "Dana", "excerpt": "Called"}, "Dana: Called"),
         EventType.TICKET_OPENED: ({"ticket_id": 7, "subject": "Late"}, "Opened ticket #7 · “Late”"),
     }
@@ -56,15 +68,21 @@ def test_every_event_type_has_an_icon_and_a_one_line_summary():
 def test_unknown_or_malformed_events_still_render():
     entry = timeline_entry(Event(type="loyalty_redeemed", properties={}, occurred_at=timezone.now()))
     assert entry.summary == "Loyalty redeemed"
-    broken = timeline_entry(Event(type=EventType.ORDER_PLACED, properties={"discount_codes": 5}, occurred_at=timezone.now()))
+    broken = timeline_entry(
+        Event(type=EventType.ORDER_PLACED, properties={"discount_codes": 5}, occurred_at=timezone.now())
+    )
     assert broken.summary == "Placed an order"
 
 
 def test_timeline_pages_newest_first_with_one_query_per_page(workspace, customer):
     base = timezone.now()
     for minutes in range(30):
-        EventFactory(customer=customer, type="page_viewed", occurred_at=base - dt.timedelta(minutes=minutes),
-                     properties={"title": f"Page {minutes}"})
+        EventFactory(
+            customer=customer,
+            type="page_viewed",
+            occurred_at=base - dt.timedelta(minutes=minutes),
+            properties={"title": f"Page {minutes}"},
+        )
     # two events at the very same instant must not be skipped or repeated across pages
     EventFactory(customer=customer, type="email_sent", occurred_at=base - dt.timedelta(minutes=24, seconds=30))
     EventFactory(customer=customer, type="email_sent", occurred_at=base - dt.timedelta(minutes=24, seconds=30))
@@ -95,14 +113,20 @@ def test_timeline_filter_by_group_and_type(workspace, owner_client, customer):
     body = response.content.decode()
     assert "Placed order #77" in body and "Hello" not in body
     assert body.lstrip().startswith('<div id="timeline"')
-    response = owner_client.get(url(workspace, customer.id, "timeline/"), {"type": "email_opened"}, HTTP_HX_REQUEST="true")
+    response = owner_client.get(
+        url(workspace, customer.id, "timeline/"), {"type": "email_opened"}, HTTP_HX_REQUEST="true"
+    )
     assert "Opened “Hello”" in response.content.decode() and "#77" not in response.content.decode()
 
 
 def test_timeline_loads_more_when_revealed(workspace, owner_client, customer):
     for minutes in range(30):
-        EventFactory(customer=customer, type="page_viewed", occurred_at=timezone.now() - dt.timedelta(minutes=minutes),
-                     properties={"title": f"Page {minutes}"})
+        EventFactory(
+            customer=customer,
+            type="page_viewed",
+            occurred_at=timezone.now() - dt.timedelta(minutes=minutes),
+            properties={"title": f"Page {minutes}"},
+        )
     page = owner_client.get(url(workspace, customer.id)).content.decode()
     more = re.search(r'hx-get="([^"]+cursor=[^"]+)" hx-trigger="revealed"', page)
     assert more is not None
@@ -117,13 +141,26 @@ def test_customer_page_shows_header_orders_carts_and_cards(workspace, owner_clie
     CustomerTagFactory(customer=customer, name="vip")
     NoteFactory(customer=customer, body="Prefers phone calls", is_pinned=True)
     body = owner_client.get(url(workspace, customer.id)).content.decode()
-    for text in ("Ann Lee", "ann@example.org", "vip", "Order #5001", "Trail shoe", "Wool hat", "Shoes", "Bags", "120",
-                 "Prefers phone calls", "bi-pin-angle-fill"):
+    for text in (
+        "Ann Lee",
+        "ann@example.org",
+        "vip",
+        "Order #5001",
+        "Trail shoe",
+        "Wool hat",
+        "Shoes",
+        "Bags",
+        "120",
+        "Prefers phone calls",
+        "bi-pin-angle-fill",
+    ):
         assert text in body, text
 
 
 def test_add_note_appears_in_notes_and_on_timeline(workspace, owner_client, owner, customer):
-    response = owner_client.post(url(workspace, customer.id, "notes/"), {"body": "Wants the blue one"}, HTTP_HX_REQUEST="true")
+    response = owner_client.post(
+        url(workspace, customer.id, "notes/"), {"body": "Wants the blue one"}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 200
     assert response["HX-Trigger"] == "timeline-changed"
     assert "Wants the blue one" in response.content.decode()
@@ -157,8 +194,15 @@ def test_pin_any_note_but_edit_only_your_own(workspace, owner_client, owner, cus
 
 
 def test_profile_edit_normalises_phone_and_validates_email(workspace, owner_client, customer):
-    data = {"first_name": "Ann", "last_name": "Lee", "email": "not-an-email", "phone": "(415) 555-0100",
-            "country": "US", "loyalty_points": 5, "gender": ""}
+    data = {
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "email": "not-an-email",
+        "phone": "(415) 555-0100",
+        "country": "US",
+        "loyalty_points": 5,
+        "gender": "",
+    }
     response = owner_client.post(url(workspace, customer.id, "edit/"), data)
     assert response.status_code == 200
     assert "is not a valid email address" in response.content.decode()
@@ -175,10 +219,20 @@ def test_profile_edit_normalises_phone_and_validates_email(workspace, owner_clie
 
 
 def test_profile_edit_rejects_a_bad_phone(workspace, owner_client, customer):
-    data = {"first_name": "Ann", "last_name": "Lee", "email": "ann@example.org", "phone": "12", "country": "US",
-            "loyalty_points": 0, "gender": ""}
+    data = {
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "email": "ann@example.org",
+        "phone": "12",
+        "country": "US",
+        "loyalty_points": 0,
+        "gender": "",
+    }
     response = owner_client.post(url(workspace, customer.id, "edit/"), data)
-    assert "is not a valid phone number" in response.content.decode() or "is not a phone number" in response.content.decode()
+    assert (
+        "is not a valid phone number" in response.content.decode()
+        or "is not a phone number" in response.content.decode()
+    )
 
 
 def test_viewer_cannot_add_notes_or_edit(workspace, make_member_client, customer):

@@ -26,19 +26,46 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def ann(workspace):
     customer = CustomerFactory(
-        workspace=workspace, source="shopify", external_id="gid-1", first_name="Ann", last_name="Lee",
-        email="ann@example.org", phone="+14155550100", address_line="1 Main St", city="Springfield", postcode="12345",
-        country="US", birth_date=dt.date(1990, 4, 1), email_consent="subscribed",
-        email_consent_at=timezone.now() - dt.timedelta(days=3), preferences={"size": "M"},
+        workspace=workspace,
+        source="shopify",
+        external_id="gid-1",
+        first_name="Ann",
+        last_name="Lee",
+        email="ann@example.org",
+        phone="+14155550100",
+        address_line="1 Main St",
+        city="Springfield",
+        postcode="12345",
+        country="US",
+        birth_date=dt.date(1990, 4, 1),
+        email_consent="subscribed",
+        email_consent_at=timezone.now() - dt.timedelta(days=3),
+        preferences={"size": "M"},
     )
-    order = OrderFactory(workspace=workspace, customer=customer, email="ann@example.org", total=Decimal("80"),
-                         net_total=Decimal("80"), number="#1001")
+    order = OrderFactory(
+        workspace=workspace,
+        customer=customer,
+        email="ann@example.org",
+        total=Decimal("80"),
+        net_total=Decimal("80"),
+        number="#1001",
+    )
     OrderLineFactory(order=order, title="Red scarf", total=Decimal("80"))
-    CartFactory(workspace=workspace, customer=customer, email="ann@example.org", anonymous_id="anon-1",
-                checkout_url="https://shop.example/checkouts/secret-token")
-    EventFactory(customer=customer, type="page_viewed",
-                 properties={"url": "https://shop.example/?email=ann@example.org", "ip": "203.0.113.9", "title": "Home"})
-    EventFactory(customer=customer, type="order_placed", properties={"order_id": order.id, "total": "80.00", "currency": "USD"})
+    CartFactory(
+        workspace=workspace,
+        customer=customer,
+        email="ann@example.org",
+        anonymous_id="anon-1",
+        checkout_url="https://shop.example/checkouts/secret-token",
+    )
+    EventFactory(
+        customer=customer,
+        type="page_viewed",
+        properties={"url": "https://shop.example/?email=ann@example.org", "ip": "203.0.113.9", "title": "Home"},
+    )
+    EventFactory(
+        customer=customer, type="order_placed", properties={"order_id": order.id, "total": "80.00", "currency": "USD"}
+    )
     NoteFactory(customer=customer, body="Lives next to the shop; her husband Bob calls")
     CustomerTagFactory(customer=customer, name="vip")
     with scope(workspace=workspace):
@@ -109,10 +136,18 @@ def test_erase_anonymises_but_keeps_the_numbers(workspace, ann, owner):
 def test_a_store_sync_cannot_bring_erased_data_back(workspace, ann):
     with scope(workspace=workspace):
         gdpr.customer_erase(workspace=workspace, customer=ann)
-        customers_bulk_upsert(workspace=workspace, records=[CustomerRecord(
-            source="shopify", external_id="gid-1", email="ann@example.org", first_name="Ann",
-            updated_at=timezone.now(),
-        )])
+        customers_bulk_upsert(
+            workspace=workspace,
+            records=[
+                CustomerRecord(
+                    source="shopify",
+                    external_id="gid-1",
+                    email="ann@example.org",
+                    first_name="Ann",
+                    updated_at=timezone.now(),
+                )
+            ],
+        )
         assert Customer.objects.get(pk=ann.pk).email == ""
 
 

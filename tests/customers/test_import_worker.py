@@ -31,7 +31,9 @@ def test_import_runs_in_a_real_worker_and_reports_rejected_rows(shared_media, ce
     rows.insert(10, "broken@,Broken,")
     content = ("\n".join(rows) + "\n").encode()
 
-    response = client.post("/w/acme/customers/imports/", {"kind": "customers", "file": SimpleUploadedFile("c.csv", content)})
+    response = client.post(
+        "/w/acme/customers/imports/", {"kind": "customers", "file": SimpleUploadedFile("c.csv", content)}
+    )
     job_url = response["Location"]
     response = client.post(job_url, {"map_email": "email", "map_first_name": "first_name", "map_phone": "phone"})
     assert response.status_code == 302

@@ -52,12 +52,34 @@ def run_import(workspace, client, content: bytes, kind="customers", mapping_over
 def test_mapping_is_guessed_from_headers():
     headers = ["Email", "First Name", "Last Name", "Phone", "Country", "Accepts Email Marketing", "Tags", "Birthday"]
     assert imports.guess_mapping(kind="customers", headers=headers) == {
-        "email": "Email", "first_name": "First Name", "last_name": "Last Name", "phone": "Phone",
-        "country": "Country", "email_consent": "Accepts Email Marketing", "tags": "Tags", "birth_date": "Birthday",
+        "email": "Email",
+        "first_name": "First Name",
+        "last_name": "Last Name",
+        "phone": "Phone",
+        "country": "Country",
+        "email_consent": "Accepts Email Marketing",
+        "tags": "Tags",
+        "birth_date": "Birthday",
     }
-    shopify_orders = ["Name", "Email", "Financial Status", "Paid at", "Currency", "Subtotal", "Shipping", "Taxes",
-                      "Total", "Discount Code", "Discount Amount", "Created at", "Lineitem quantity", "Lineitem name",
-                      "Lineitem price", "Lineitem sku", "Id"]
+    shopify_orders = [
+        "Name",
+        "Email",
+        "Financial Status",
+        "Paid at",
+        "Currency",
+        "Subtotal",
+        "Shipping",
+        "Taxes",
+        "Total",
+        "Discount Code",
+        "Discount Amount",
+        "Created at",
+        "Lineitem quantity",
+        "Lineitem name",
+        "Lineitem price",
+        "Lineitem sku",
+        "Id",
+    ]
     mapping = imports.guess_mapping(kind="orders", headers=shopify_orders)
     assert mapping["external_id"] == "Id" and mapping["number"] == "Name" and mapping["placed_at"] == "Created at"
     assert mapping["line_title"] == "Lineitem name" and mapping["line_quantity"] == "Lineitem quantity"
@@ -113,7 +135,9 @@ def test_encodings_and_delimiters(workspace, owner_client, encoding, delimiter):
 def test_bad_uploads_get_a_clear_message(workspace, owner_client):
     response = upload(workspace, owner_client, b"")
     assert response.status_code == 400
-    assert "The submitted file is empty." in response.content.decode() or "The file is empty." in response.content.decode()
+    assert (
+        "The submitted file is empty." in response.content.decode() or "The file is empty." in response.content.decode()
+    )
     response = upload(workspace, owner_client, b"\x89PNG\r\n\x1a\n\x00\x00\x00")
     assert response.status_code == 400
     assert "binary data" in response.content.decode()
@@ -129,7 +153,10 @@ def test_mapping_without_a_key_column_is_refused(workspace, owner_client):
         assert ImportJob.objects.get().status == ImportJob.Status.MAPPING
 
 
-ORDERS_CSV = """Id,Name,Email,Created at,Financial Status,Currency,Total,Discount Code,Lineitem name,Lineitem quantity,Lineitem price,Lineitem sku
+ORDERS_CSV = (
+    "Id,Name,Email,Created at,Financial Status,Currency,Total,Discount Code,"
+    "Lineitem name,Lineitem quantity,Lineitem price,Lineitem sku\n"
+) + """\
 1001,#1001,ann@example.org,2025-03-01 10:00:00,paid,USD,60.00,SPRING,Red scarf,2,20.00,SC-1
 1001,#1001,ann@example.org,2025-03-01 10:00:00,paid,USD,60.00,SPRING,Wool hat,1,20.00,HT-1
 1002,#1002,bob@example.org,not a date,paid,USD,10.00,,Sock,1,10.00,SO-1
@@ -146,14 +173,25 @@ def test_order_import_groups_line_items_and_rejects_bad_rows(workspace, owner_cl
     assert job.status == ImportJob.Status.DONE
     assert job.errors == [
         {"row": 4, "field": "placed_at", "reason": "'not a date' is not a date (use YYYY-MM-DD)"},
-        {"row": 5, "field": "email", "reason": "the order has no customer id and no email, so it cannot be linked to a customer"},
+        {
+            "row": 5,
+            "field": "email",
+            "reason": "the order has no customer id and no email, so it cannot be linked to a customer",
+        },
         {"row": 7, "field": "line_quantity", "reason": "'zero' is not a whole number"},
-        {"row": 9, "field": "external_id", "reason": "order 1001 appeared earlier in the file; keep the rows of one order together"},
+        {
+            "row": 9,
+            "field": "external_id",
+            "reason": "order 1001 appeared earlier in the file; keep the rows of one order together",
+        },
     ]
     with scope(workspace=workspace):
         orders = {o.external_id: o for o in Order.objects.prefetch_related("lines")}
         assert set(orders) == {"1001", "1004", "1005"}
-        assert [(line.title, line.quantity) for line in orders["1001"].lines.order_by("id")] == [("Red scarf", 2), ("Wool hat", 1)]
+        assert [(line.title, line.quantity) for line in orders["1001"].lines.order_by("id")] == [
+            ("Red scarf", 2),
+            ("Wool hat", 1),
+        ]
         assert orders["1001"].discount_codes == ["SPRING"]
         assert orders["1004"].total == Decimal("1234.50") and orders["1004"].currency == "EUR"
         assert [line.title for line in orders["1004"].lines.all()] == ["Coat"]
@@ -171,7 +209,9 @@ def test_progress_partial_polls_until_done(workspace, owner_client):
     assert 'hx-trigger="every 1s"' in body and "25%" in body
     with scopes_disabled():
         ImportJob.objects.filter(pk=job_id).update(status=ImportJob.Status.DONE, message="Imported 4 rows.")
-    body = owner_client.get(f"/w/{workspace.slug}/customers/imports/{job_id}/progress/", HTTP_HX_REQUEST="true").content.decode()
+    body = owner_client.get(
+        f"/w/{workspace.slug}/customers/imports/{job_id}/progress/", HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert "hx-trigger" not in body and "Imported 4 rows." in body
 
 
@@ -194,6 +234,8 @@ def test_cannot_access_other_workspace_import(workspace, other_workspace, owner_
 
     job = ImportJobFactory(workspace=other_workspace)
     assert owner_client.get(f"/w/{workspace.slug}/customers/imports/{job.id}/").status_code == 404
-    assert owner_client.post(f"/w/{workspace.slug}/customers/imports/{job.id}/", {"map_email": "email"}).status_code == 404
+    assert (
+        owner_client.post(f"/w/{workspace.slug}/customers/imports/{job.id}/", {"map_email": "email"}).status_code == 404
+    )
     with scopes_disabled():
         assert ImportJob.objects.get(pk=job.pk).status == ImportJob.Status.MAPPING

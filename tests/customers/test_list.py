@@ -22,13 +22,28 @@ def url(workspace, suffix=""):
 def people(workspace):
     now = timezone.now()
     ann = CustomerFactory(
-        workspace=workspace, first_name="Ann", last_name="Lee", email="ann.lee@example.org", phone="+14155550100",
-        country="US", email_consent="subscribed", orders_count=3, total_spent=Decimal("300"),
-        last_order_at=now - dt.timedelta(days=2), rfm_group="Champions",
+        workspace=workspace,
+        first_name="Ann",
+        last_name="Lee",
+        email="ann.lee@example.org",
+        phone="+14155550100",
+        country="US",
+        email_consent="subscribed",
+        orders_count=3,
+        total_spent=Decimal("300"),
+        last_order_at=now - dt.timedelta(days=2),
+        rfm_group="Champions",
     )
     bob = CustomerFactory(
-        workspace=workspace, first_name="Bob", last_name="Stone", email="bob@stone.test", phone="+33612345678",
-        country="FR", orders_count=1, total_spent=Decimal("40"), last_order_at=now - dt.timedelta(days=200),
+        workspace=workspace,
+        first_name="Bob",
+        last_name="Stone",
+        email="bob@stone.test",
+        phone="+33612345678",
+        country="FR",
+        orders_count=1,
+        total_spent=Decimal("40"),
+        last_order_at=now - dt.timedelta(days=200),
         rfm_group="At risk",
     )
     cid = CustomerFactory(workspace=workspace, first_name="Cid", last_name="Moss", email="cid@moss.test", country="US")
@@ -120,7 +135,8 @@ def test_invalid_filter_values_are_ignored(workspace, owner_client, people):
 def test_bulk_add_and_remove_tag_on_selected(workspace, owner_client, people):
     ids = [people["bob"].id, people["cid"].id]
     response = owner_client.post(
-        url(workspace, "bulk/tag/"), {"action": "add", "tag_name": "winter", "customer_ids": ids},
+        url(workspace, "bulk/tag/"),
+        {"action": "add", "tag_name": "winter", "customer_ids": ids},
         HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 200
@@ -133,7 +149,9 @@ def test_bulk_add_and_remove_tag_on_selected(workspace, owner_client, people):
 
 
 def test_bulk_tag_all_matching_uses_the_filters(workspace, owner_client, people):
-    owner_client.post(url(workspace, "bulk/tag/"), {"action": "add", "tag_name": "us", "apply_to_all": "1", "country": "US"})
+    owner_client.post(
+        url(workspace, "bulk/tag/"), {"action": "add", "tag_name": "us", "apply_to_all": "1", "country": "US"}
+    )
     with scopes_disabled():
         tagged = set(CustomerTag.objects.filter(name="us").values_list("customer_id", flat=True))
     assert tagged == {people["ann"].id, people["cid"].id}
@@ -148,15 +166,22 @@ def test_bulk_tag_ignores_other_workspaces_customers(workspace, other_workspace,
 
 def test_viewer_cannot_bulk_tag(workspace, make_member_client, people):
     viewer = make_member_client(workspace, "viewer")
-    response = viewer.post(url(workspace, "bulk/tag/"), {"action": "add", "tag_name": "x", "customer_ids": [people["bob"].id]})
+    response = viewer.post(
+        url(workspace, "bulk/tag/"), {"action": "add", "tag_name": "x", "customer_ids": [people["bob"].id]}
+    )
     assert response.status_code == 403
     with scopes_disabled():
         assert not CustomerTag.objects.filter(name="x").exists()
 
 
 def test_csv_export_is_filtered_and_safe_against_formula_injection(workspace, owner_client, people):
-    CustomerFactory(workspace=workspace, first_name="=HYPERLINK(\"http://evil\")", last_name="@SUM(A1)",
-                    email="evil@example.org", country="US")
+    CustomerFactory(
+        workspace=workspace,
+        first_name='=HYPERLINK("http://evil")',
+        last_name="@SUM(A1)",
+        email="evil@example.org",
+        country="US",
+    )
     CustomerTagFactory(customer=people["ann"], name="-1+1")
     response = owner_client.get(url(workspace, "export.csv"), {"country": "US", "sort": "name"})
     assert response.status_code == 200
@@ -165,7 +190,7 @@ def test_csv_export_is_filtered_and_safe_against_formula_injection(workspace, ow
     rows = list(csv.DictReader(io.StringIO(content)))
     assert {row["email"] for row in rows} == {"ann.lee@example.org", "cid@moss.test", "evil@example.org"}
     evil = next(row for row in rows if row["email"] == "evil@example.org")
-    assert evil["first_name"] == "'=HYPERLINK(\"http://evil\")"
+    assert evil["first_name"] == '\'=HYPERLINK("http://evil")'
     assert evil["last_name"] == "'@SUM(A1)"
     ann = next(row for row in rows if row["email"] == "ann.lee@example.org")
     assert ann["phone"] == "'+14155550100"

@@ -8,11 +8,25 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from tests.factories import CustomerFactory, EventFactory, MembershipFactory, OrderFactory, OrderLineFactory, WorkspaceFactory
+from tests.factories import (
+    CustomerFactory,
+    EventFactory,
+    MembershipFactory,
+    OrderFactory,
+    OrderLineFactory,
+    WorkspaceFactory,
+)
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PASSWORD = "correct-horse-battery"
 
 
@@ -28,30 +42,52 @@ def browser():
 
 
 @pytest.mark.e2e
-def test_rep_searches_opens_customer_adds_note_and_sees_it_on_the_timeline(transactional_db, live_server, browser,
-                                                                          settings):
+def test_rep_searches_opens_customer_adds_note_and_sees_it_on_the_timeline(
+    transactional_db, live_server, browser, settings
+):
     settings.CONTENT_SECURITY_POLICY_ENABLED = True  # as in production: any inline script would be blocked
     workspace = WorkspaceFactory(name="Acme Outfitters", slug="acme")
     MembershipFactory(workspace=workspace, role="support", user__email="rep@acme.test", user__full_name="Sam Rep")
     for index in range(30):
         CustomerFactory(workspace=workspace, first_name=f"Other{index}", last_name="Shopper")
-    maria = CustomerFactory(workspace=workspace, first_name="Maria", last_name="Lopez", email="maria@example.org",
-                            phone="+14155550123", orders_count=2, total_spent="184.00", average_order_value="92.00",
-                            last_order_at=timezone.now() - dt.timedelta(days=4), top_categories=["Shoes"],
-                            email_consent="subscribed", loyalty_points=340)
+    maria = CustomerFactory(
+        workspace=workspace,
+        first_name="Maria",
+        last_name="Lopez",
+        email="maria@example.org",
+        phone="+14155550123",
+        orders_count=2,
+        total_spent="184.00",
+        average_order_value="92.00",
+        last_order_at=timezone.now() - dt.timedelta(days=4),
+        top_categories=["Shoes"],
+        email_consent="subscribed",
+        loyalty_points=340,
+    )
     order = OrderFactory(workspace=workspace, customer=maria, number="#1042", total="124.00", net_total="124.00")
     OrderLineFactory(order=order, title="Trail runner", category="Shoes", total="124.00")
     now = timezone.now()
     for minutes in range(40):
-        EventFactory(customer=maria, type="product_viewed", occurred_at=now - dt.timedelta(hours=1, minutes=minutes),
-                     properties={"title": f"Product {minutes}"})
-    EventFactory(customer=maria, type="order_placed", occurred_at=now - dt.timedelta(days=4),
-                 properties={"number": "#1042", "total": "124.00", "currency": "USD", "items": 1})
+        EventFactory(
+            customer=maria,
+            type="product_viewed",
+            occurred_at=now - dt.timedelta(hours=1, minutes=minutes),
+            properties={"title": f"Product {minutes}"},
+        )
+    EventFactory(
+        customer=maria,
+        type="order_placed",
+        occurred_at=now - dt.timedelta(days=4),
+        properties={"number": "#1042", "total": "124.00", "currency": "USD", "items": 1},
+    )
 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.append(f"{message.text} {message.location}") if message.type == "error" else None)
+    page.on(
+        "console",
+        lambda message: errors.append(f"{message.text} {message.location}") if message.type == "error" else None,
+    )
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", "rep@acme.test")
     page.fill("input[name=password]", PASSWORD)
