@@ -88,23 +88,35 @@ def generate_store(
     product_categories = np.array([p.category for p in products])
     category_names = list(CATEGORIES)
 
-    # Who buys: ~70% of customers order at least once; orders per buyer are heavy-tailed (many buy once).
-    n_buyers = max(1, min(customers, int(customers * 0.7)))
-    loyalty = rng.pareto(1.6, size=n_buyers) + 1.0
-    loyalty /= loyalty.sum()
-    extra = rng.multinomial(max(orders - n_buyers, 0), loyalty) if orders > n_buyers else np.zeros(n_buyers, int)
-    orders_per_buyer = 1 + extra if orders >= n_buyers else (np.arange(n_buyers) < orders).astype(int)
+    # Who buys: ~70% of customers order at least once; ~60% of buyers buy once and the rest (the loyal core) share
+    # the repeat orders with heavy-tailed weights.
+    n_buyers = max(1, min(customers, int(customers * 0.7), orders))
+    repeaters = rng.random(n_buyers) < 0.4
+    loyalty = np.minimum(rng.pareto(2.5, size=n_buyers) + 1.0, 8.0) * repeaters
+    extra_orders = max(orders - n_buyers, 0)
+    if extra_orders and loyalty.sum() > 0:
+        orders_per_buyer = 1 + rng.multinomial(extra_orders, loyalty / loyalty.sum())
+    else:
+        orders_per_buyer = np.ones(n_buyers, dtype=int)
     favourite = rng.integers(0, len(category_names), size=customers)
     spend_level = rng.lognormal(0, 0.4, size=customers)
 
-    order_times = np.sort(_weighted_timestamps(rng, int(orders_per_buyer.sum()), start, now - dt.timedelta(hours=2)))
-    # Give each buyer a contiguous run of timestamps spread across the window, shuffled so loyal buyers span years.
+    # Each buyer is acquired at a time following the seasonal and weekday pattern (with growth); their first order
+    # is then, and repeat orders fall between acquisition and now at the usual hours of the day.
+    horizon = now - dt.timedelta(hours=2)
+    acquired = _weighted_timestamps(rng, n_buyers, start, horizon)
     order_customer = np.repeat(np.arange(n_buyers), orders_per_buyer)
-    rng.shuffle(order_customer)
+    is_first = np.concatenate([[True], order_customer[1:] != order_customer[:-1]])
+    span = horizon.timestamp() - acquired[order_customer]
+    repeat_day = acquired[order_customer] + (rng.random(len(order_customer)) ** 2 * span // 86400) * 86400
+    repeat_time = (repeat_day // 86400) * 86400 + rng.choice(24, size=len(order_customer),
+                                                              p=HOUR_WEIGHTS / HOUR_WEIGHTS.sum()) * 3600
+    order_times = np.where(is_first, acquired[order_customer], np.maximum(repeat_time, acquired[order_customer] + 3600))
+    order_times = np.minimum(order_times, horizon.timestamp())
+    sequence = np.argsort(order_times, kind="stable")
+    order_times, order_customer = order_times[sequence], order_customer[sequence]
 
-    first_order: dict[int, float] = {}
-    for ts, cust in zip(order_times, order_customer, strict=True):
-        first_order.setdefault(int(cust), float(ts))
+    first_order: dict[int, float] = {int(i): float(acquired[i]) for i in range(n_buyers)}
 
     customer_records: list[CustomerRecord] = []
     for i in range(customers):
@@ -184,7 +196,7 @@ def generate_store(
 
     if events:
         # Browse-only sessions, some of which start a checkout and leave (abandoned carts).
-        n_browse = len(order_records) * 2
+        n_browse = int(len(order_records) * 0.6)
         browse_times = _weighted_timestamps(rng, n_browse, start, now)
         browse_customers = rng.integers(0, customers, size=n_browse)
         for k, (ts, cust) in enumerate(zip(browse_times, browse_customers, strict=True)):
@@ -218,7 +230,7 @@ def _session_events(rng, key, cust, when, lines, products, product_categories, f
     customer = "" if anonymous else f"c{cust + 1}"
     anonymous_id = f"anon-{cust}-{key}"
     pool = np.flatnonzero(product_categories == fav)
-    views = [int(rng.choice(pool)) for _ in range(int(1 + rng.poisson(2.5)))]
+    views = [int(rng.choice(pool)) for _ in range(int(1 + rng.poisson(1.5)))]
     t = when - dt.timedelta(minutes=int(3 + 2 * len(views) + rng.integers(0, 15)))
     records = []
 

@@ -27,7 +27,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--customers", type=int, default=2000)
-        parser.add_argument("--orders", type=int, default=8000)
+        parser.add_argument("--orders", type=int, default=5000)
         parser.add_argument("--workspace", default="demo", help="slug of the workspace to fill (created if missing)")
         parser.add_argument("--no-events", action="store_true", help="skip storefront events (faster)")
         parser.add_argument("--seed", type=int, default=42)
