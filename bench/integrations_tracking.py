@@ -24,15 +24,24 @@ def _events(count: int, visitors: int = 200) -> list[dict]:
     now = timezone.now().isoformat()
     kinds = ["page_viewed", "product_viewed", "added_to_cart", "page_viewed"]
     return [
-        {"type": kinds[i % len(kinds)], "anonymous_id": f"a_bench{i % visitors:010d}", "timestamp": now,
-         "message_id": uuid.uuid4().hex, "properties": {"path": f"/products/{i % 50}", "product_id": str(i % 50)}}
+        {
+            "type": kinds[i % len(kinds)],
+            "anonymous_id": f"a_bench{i % visitors:010d}",
+            "timestamp": now,
+            "message_id": uuid.uuid4().hex,
+            "properties": {"path": f"/products/{i % 50}", "product_id": str(i % 50)},
+        }
         for i in range(count)
     ]
 
 
 def _post(client: Client, key: str, events: list[dict]) -> None:
-    response = client.post(f"/t/{key}/batch", data=json.dumps({"batch": events}), content_type="text/plain",
-                           HTTP_ORIGIN="https://shop.example.com")
+    response = client.post(
+        f"/t/{key}/batch",
+        data=json.dumps({"batch": events}),
+        content_type="text/plain",
+        HTTP_ORIGIN="https://shop.example.com",
+    )
     if response.status_code != 202:
         raise RuntimeError(f"ingestion refused: {response.status_code} {response.content[:200]!r}")
 
@@ -64,11 +73,17 @@ def run(args) -> list[dict]:
             before = Event.objects.filter(workspace=workspace, source="tracking").count()
             started = time.perf_counter()
             for offset in range(0, n, batch):
-                _post(client, key, events[offset:offset + batch])
+                _post(client, key, events[offset : offset + batch])
             elapsed = time.perf_counter() - started
             stored = Event.objects.filter(workspace=workspace, source="tracking").count() - before
-            rows.append(row(
-                f"tracking ingest, batches of {batch}: {n / elapsed:,.0f} events/s ({stored:,} stored, load {load:.1f})",
-                n=n, median=elapsed * 1000, baseline=per_event_s * n * 1000, target=">= 2,000 events/s",
-            ))
+            rows.append(
+                row(
+                    f"tracking ingest, batches of {batch}: {n / elapsed:,.0f} events/s "
+                    f"({stored:,} stored, load {load:.1f})",
+                    n=n,
+                    median=elapsed * 1000,
+                    baseline=per_event_s * n * 1000,
+                    target=">= 2,000 events/s",
+                )
+            )
     return rows

@@ -10,8 +10,15 @@ class StoreConnectionAdmin(admin.ModelAdmin):
     search_fields = ("name", "base_url")
     # Secrets stay encrypted and out of the form.
     exclude = ("credentials_encrypted", "webhook_secret_encrypted", "previous_webhook_secret_encrypted")
-    readonly_fields = ("webhook_token", "sync_state", "last_sync_at", "last_checked_at", "last_error", "last_error_at",
-                       "last_webhook_at")
+    readonly_fields = (
+        "webhook_token",
+        "sync_state",
+        "last_sync_at",
+        "last_checked_at",
+        "last_error",
+        "last_error_at",
+        "last_webhook_at",
+    )
 
 
 @admin.register(SyncRun)

@@ -177,9 +177,7 @@ class WebhookDelivery(TenantModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["workspace", "connection", "delivery_id"], name="webhook_delivery_unique"
-            )
+            models.UniqueConstraint(fields=["workspace", "connection", "delivery_id"], name="webhook_delivery_unique")
         ]
         indexes = [models.Index(fields=["workspace", "connection", "-received_at"], name="webhook_ws_received")]
 
@@ -201,4 +199,3 @@ class StorefrontTracking(TenantModel):
 
     def origins(self) -> list[str]:
         return [line.strip().rstrip("/") for line in self.allowed_origins.splitlines() if line.strip()]
-

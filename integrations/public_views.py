@@ -23,20 +23,30 @@ def _delivery_id(*candidates: str | None, topic: str, body: bytes) -> str:
     return "sha256:" + hashlib.sha256(topic.encode() + b"\n" + body).hexdigest()
 
 
-def _receive(request: HttpRequest, *, platform: str, token: str, signature_header: str, topic_header: str,
-             id_headers: tuple[str, ...]) -> HttpResponse:
+def _receive(
+    request: HttpRequest,
+    *,
+    platform: str,
+    token: str,
+    signature_header: str,
+    topic_header: str,
+    id_headers: tuple[str, ...],
+) -> HttpResponse:
     connection = selectors.connection_by_webhook_token(platform=platform, token=token)
     if connection is None:
         return JsonResponse({"error": "unknown webhook address"}, status=404)
     body = request.body
-    if platform == "woocommerce" and not request.headers.get(signature_header) and webhooks.is_woocommerce_ping(
-        body, request.content_type or ""
+    if (
+        platform == "woocommerce"
+        and not request.headers.get(signature_header)
+        and webhooks.is_woocommerce_ping(body, request.content_type or "")
     ):
         return JsonResponse({"ok": True, "ping": True})  # the creation ping: acknowledged, nothing else
     with scope(workspace=connection.workspace):
         # The signature is checked on the raw bytes before anything is parsed.
-        if not webhooks.signature_is_valid(secrets=connection.webhook_secrets(), body=body,
-                                           signature=request.headers.get(signature_header, "")):
+        if not webhooks.signature_is_valid(
+            secrets=connection.webhook_secrets(), body=body, signature=request.headers.get(signature_header, "")
+        ):
             return JsonResponse({"error": "invalid or missing signature"}, status=401)
         topic = request.headers.get(topic_header, "")
         try:
@@ -46,23 +56,36 @@ def _receive(request: HttpRequest, *, platform: str, token: str, signature_heade
         if not topic or not isinstance(payload, dict):
             return JsonResponse({"error": f"missing {topic_header} header or not a JSON object"}, status=400)
         delivery_id = _delivery_id(*(request.headers.get(name) for name in id_headers), topic=topic, body=body)
-        receipt = webhooks.webhook_record(workspace=connection.workspace, connection=connection,
-                                          delivery_id=delivery_id, topic=topic, payload=payload)
+        receipt = webhooks.webhook_record(
+            workspace=connection.workspace, connection=connection, delivery_id=delivery_id, topic=topic, payload=payload
+        )
     return JsonResponse({"ok": True, "duplicate": not receipt.is_new})
 
 
 @csrf_exempt
 @require_POST
 def shopify_webhook(request: HttpRequest, token: str) -> HttpResponse:
-    return _receive(request, platform="shopify", token=token, signature_header="X-Shopify-Hmac-Sha256",
-                    topic_header="X-Shopify-Topic", id_headers=("X-Shopify-Event-Id", "X-Shopify-Webhook-Id"))
+    return _receive(
+        request,
+        platform="shopify",
+        token=token,
+        signature_header="X-Shopify-Hmac-Sha256",
+        topic_header="X-Shopify-Topic",
+        id_headers=("X-Shopify-Event-Id", "X-Shopify-Webhook-Id"),
+    )
 
 
 @csrf_exempt
 @require_POST
 def woocommerce_webhook(request: HttpRequest, token: str) -> HttpResponse:
-    return _receive(request, platform="woocommerce", token=token, signature_header="X-WC-Webhook-Signature",
-                    topic_header="X-WC-Webhook-Topic", id_headers=("X-WC-Webhook-Delivery-ID",))
+    return _receive(
+        request,
+        platform="woocommerce",
+        token=token,
+        signature_header="X-WC-Webhook-Signature",
+        topic_header="X-WC-Webhook-Topic",
+        id_headers=("X-WC-Webhook-Delivery-ID",),
+    )
 
 
 @require_GET
@@ -71,8 +94,9 @@ def tracker_js(request: HttpRequest, public_key: str) -> HttpResponse:
     if settings_row is None:
         return HttpResponse("/* unknown tracking key */", content_type="application/javascript", status=404)
     endpoint = request.build_absolute_uri(f"/t/{settings_row.public_key}/batch")
-    response = render(request, "integrations/tracker.js", {"endpoint": endpoint},
-                      content_type="application/javascript; charset=utf-8")
+    response = render(
+        request, "integrations/tracker.js", {"endpoint": endpoint}, content_type="application/javascript; charset=utf-8"
+    )
     response["Cache-Control"] = "public, max-age=300"
     response["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response
@@ -106,8 +130,12 @@ def tracking_batch(request: HttpRequest, public_key: str) -> HttpResponse:
     try:
         events = tracking.batch_parse(request.body)
     except tracking.BatchInvalid as invalid:
-        return _cors(JsonResponse({"error": str(invalid.errors[0]),
-                                   "errors": [e.as_dict() for e in invalid.errors]}, status=400), origin)
+        return _cors(
+            JsonResponse(
+                {"error": str(invalid.errors[0]), "errors": [e.as_dict() for e in invalid.errors]}, status=400
+            ),
+            origin,
+        )
     wait = tracking.rate_limit_take(public_key=settings_row.public_key, count=len(events))
     if wait is not None:
         response = JsonResponse({"error": "too many events for this key; slow down", "retry_after": wait}, status=429)

@@ -34,7 +34,9 @@ def connection_by_webhook_token(*, platform: str, token: str) -> StoreConnection
     from django_scopes import scopes_disabled
 
     with scopes_disabled():
-        return StoreConnection.objects.select_related("workspace").filter(platform=platform, webhook_token=token).first()
+        return (
+            StoreConnection.objects.select_related("workspace").filter(platform=platform, webhook_token=token).first()
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,9 +55,9 @@ def connection_health(*, workspace: Workspace, connection: StoreConnection) -> H
     latest_sync = runs.exclude(kind=SyncKind.RECONCILE).first()
     latest_reconcile = runs.filter(kind=SyncKind.RECONCILE).first()
     since = timezone.now() - dt.timedelta(hours=24)
-    stats = WebhookDelivery.objects.filter(workspace=workspace, connection=connection, received_at__gte=since).aggregate(
-        total=Count("id"), failed=Count("id", filter=Q(status=WebhookDelivery.Status.FAILED))
-    )
+    stats = WebhookDelivery.objects.filter(
+        workspace=workspace, connection=connection, received_at__gte=since
+    ).aggregate(total=Count("id"), failed=Count("id", filter=Q(status=WebhookDelivery.Status.FAILED)))
     if connection.status == "uninstalled":
         level, headline = "danger", "The app was uninstalled from the store"
     elif connection.is_paused:
@@ -64,26 +66,38 @@ def connection_health(*, workspace: Workspace, connection: StoreConnection) -> H
         level, headline = "danger", connection.last_error or (latest_sync.message if latest_sync else "Failing")
     elif latest_sync and latest_sync.is_running:
         level, headline = "info", "Syncing"
-    elif latest_reconcile and latest_reconcile.details and any(
-        row["differs"] and not row["repaired"] for row in latest_reconcile.details.get("days", [])
+    elif (
+        latest_reconcile
+        and latest_reconcile.details
+        and any(row["differs"] and not row["repaired"] for row in latest_reconcile.details.get("days", []))
     ):
         level, headline = "warning", "Reconciliation found days that still differ"
     elif connection.last_sync_at:
         level, headline = "success", "Healthy"
     else:
         level, headline = "secondary", "Not synced yet"
-    return Health(connection=connection, latest_sync=latest_sync, latest_reconcile=latest_reconcile,
-                  deliveries_24h=stats["total"], deliveries_failed_24h=stats["failed"], level=level, headline=headline)
+    return Health(
+        connection=connection,
+        latest_sync=latest_sync,
+        latest_reconcile=latest_reconcile,
+        deliveries_24h=stats["total"],
+        deliveries_failed_24h=stats["failed"],
+        level=level,
+        headline=headline,
+    )
 
 
 def sync_run_list(*, workspace: Workspace, connection: StoreConnection, limit: int = 15) -> list[SyncRun]:
     return list(SyncRun.objects.filter(workspace=workspace, connection=connection).order_by("-created_at")[:limit])
 
 
-def webhook_delivery_list(*, workspace: Workspace, connection: StoreConnection, limit: int = 20) -> list[WebhookDelivery]:
+def webhook_delivery_list(
+    *, workspace: Workspace, connection: StoreConnection, limit: int = 20
+) -> list[WebhookDelivery]:
     return list(
         WebhookDelivery.objects.filter(workspace=workspace, connection=connection)
-        .defer("payload").order_by("-received_at")[:limit]
+        .defer("payload")
+        .order_by("-received_at")[:limit]
     )
 
 

@@ -57,8 +57,15 @@ def store_url_normalise(*, platform: str, address: str) -> str:
 
 @transaction.atomic
 def connection_create(
-    *, workspace: Workspace, platform: str, name: str, address: str, access_token: str = "", consumer_key: str = "",
-    consumer_secret: str = "", webhook_secret: str = "",
+    *,
+    workspace: Workspace,
+    platform: str,
+    name: str,
+    address: str,
+    access_token: str = "",
+    consumer_key: str = "",
+    consumer_secret: str = "",
+    webhook_secret: str = "",
 ) -> StoreConnection:
     if platform not in Platform.values:
         raise DomainError("Choose Shopify or WooCommerce.", field="platform")
@@ -69,12 +76,16 @@ def connection_create(
         credentials = {"access_token": access_token.strip()}
     else:
         if not consumer_key.strip() or not consumer_secret.strip():
-            raise DomainError("A WooCommerce connection needs the consumer key and the consumer secret.",
-                              field="consumer_key")
+            raise DomainError(
+                "A WooCommerce connection needs the consumer key and the consumer secret.", field="consumer_key"
+            )
         credentials = {"consumer_key": consumer_key.strip(), "consumer_secret": consumer_secret.strip()}
     connection = StoreConnection(
-        workspace=workspace, platform=platform, name=name.strip() or urlparse(base_url).hostname or "Store",
-        base_url=base_url, webhook_secret_encrypted=crypto.encrypt_text(webhook_secret.strip()),
+        workspace=workspace,
+        platform=platform,
+        name=name.strip() or urlparse(base_url).hostname or "Store",
+        base_url=base_url,
+        webhook_secret_encrypted=crypto.encrypt_text(webhook_secret.strip()),
     )
     connection.set_credentials(credentials)
     try:
@@ -133,23 +144,33 @@ def connection_remove(*, workspace: Workspace, connection: StoreConnection) -> N
     StoreConnection.objects.filter(workspace=workspace, pk=connection.pk).delete()
 
 
-def connection_rotate_webhook_secret(*, workspace: Workspace, connection: StoreConnection,
-                                     new_secret: str) -> StoreConnection:
+def connection_rotate_webhook_secret(
+    *, workspace: Workspace, connection: StoreConnection, new_secret: str
+) -> StoreConnection:
     """Deliveries signed with the old secret keep being accepted for a day while the store switches over."""
     if not new_secret.strip():
         raise DomainError("Enter the new webhook secret.", field="webhook_secret")
     connection.previous_webhook_secret_encrypted = connection.webhook_secret_encrypted
     connection.previous_webhook_secret_expires_at = timezone.now() + SECRET_ROTATION_GRACE
     connection.webhook_secret_encrypted = crypto.encrypt_text(new_secret.strip())
-    connection.save(update_fields=["previous_webhook_secret_encrypted", "previous_webhook_secret_expires_at",
-                                   "webhook_secret_encrypted", "updated_at"])
+    connection.save(
+        update_fields=[
+            "previous_webhook_secret_encrypted",
+            "previous_webhook_secret_expires_at",
+            "webhook_secret_encrypted",
+            "updated_at",
+        ]
+    )
     return connection
 
 
 def connection_mark_uninstalled(*, workspace: Workspace, connection: StoreConnection) -> None:
     StoreConnection.objects.filter(workspace=workspace, pk=connection.pk).update(
-        status=ConnectionStatus.UNINSTALLED, is_paused=True, updated_at=timezone.now(),
-        last_error="The app was uninstalled from the store: data no longer flows in.", last_error_at=timezone.now(),
+        status=ConnectionStatus.UNINSTALLED,
+        is_paused=True,
+        updated_at=timezone.now(),
+        last_error="The app was uninstalled from the store: data no longer flows in.",
+        last_error_at=timezone.now(),
     )
 
 
@@ -160,8 +181,9 @@ def secrets_reencrypt(*, workspace: Workspace) -> int:
         connection.credentials_encrypted = crypto.rotate_token(connection.credentials_encrypted)
         connection.webhook_secret_encrypted = crypto.rotate_token(connection.webhook_secret_encrypted)
         connection.previous_webhook_secret_encrypted = crypto.rotate_token(connection.previous_webhook_secret_encrypted)
-        connection.save(update_fields=["credentials_encrypted", "webhook_secret_encrypted",
-                                       "previous_webhook_secret_encrypted"])
+        connection.save(
+            update_fields=["credentials_encrypted", "webhook_secret_encrypted", "previous_webhook_secret_encrypted"]
+        )
         count += 1
     return count
 
@@ -174,8 +196,9 @@ def tracking_get_or_create(*, workspace: Workspace) -> StorefrontTracking:
     return tracking
 
 
-def tracking_update(*, workspace: Workspace, allowed_origins: str, abandoned_cart_delay_minutes: int,
-                    is_enabled: bool) -> StorefrontTracking:
+def tracking_update(
+    *, workspace: Workspace, allowed_origins: str, abandoned_cart_delay_minutes: int, is_enabled: bool
+) -> StorefrontTracking:
     origins = []
     for line in allowed_origins.splitlines():
         line = line.strip().rstrip("/")
@@ -183,12 +206,14 @@ def tracking_update(*, workspace: Workspace, allowed_origins: str, abandoned_car
             continue
         parsed = urlparse(line)
         if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path:
-            raise DomainError(f"{line!r} is not an origin: write it like https://shop.example.com",
-                              field="allowed_origins")
+            raise DomainError(
+                f"{line!r} is not an origin: write it like https://shop.example.com", field="allowed_origins"
+            )
         origins.append(f"{parsed.scheme}://{parsed.netloc}")
     if not 5 <= abandoned_cart_delay_minutes <= 7 * 24 * 60:
-        raise DomainError("The abandoned-cart delay must be between 5 minutes and 7 days.",
-                          field="abandoned_cart_delay_minutes")
+        raise DomainError(
+            "The abandoned-cart delay must be between 5 minutes and 7 days.", field="abandoned_cart_delay_minutes"
+        )
     tracking = tracking_get_or_create(workspace=workspace)
     tracking.allowed_origins = "\n".join(origins)
     tracking.abandoned_cart_delay_minutes = abandoned_cart_delay_minutes
@@ -205,4 +230,3 @@ def tracking_rotate_key(*, workspace: Workspace) -> StorefrontTracking:
     tracking.save(update_fields=["public_key"])
     tracking_forget_key(old_key)
     return tracking
-

@@ -57,8 +57,11 @@ def sync_run_start(*, workspace: Workspace, connection: StoreConnection, kind: s
         if locked is None:
             raise DomainError("This connection was removed.")
         active = (
-            SyncRun.objects.filter(workspace=workspace, connection=connection,
-                                   status__in=[SyncStatus.QUEUED, SyncStatus.RUNNING, SyncStatus.RETRYING])
+            SyncRun.objects.filter(
+                workspace=workspace,
+                connection=connection,
+                status__in=[SyncStatus.QUEUED, SyncStatus.RUNNING, SyncStatus.RETRYING],
+            )
             .exclude(kind=SyncKind.RECONCILE)
             .first()
         )
@@ -70,7 +73,9 @@ def sync_run_start(*, workspace: Workspace, connection: StoreConnection, kind: s
             mark = parse_datetime(locked.sync_state.get(resource)) if kind == SyncKind.INCREMENTAL else None
             since[resource] = (mark - WATERMARK_OVERLAP).isoformat() if mark else None
         run = SyncRun.objects.create(
-            workspace=workspace, connection=connection, kind=kind,
+            workspace=workspace,
+            connection=connection,
+            kind=kind,
             cursor={"resources": resources, "index": 0, "page": None, "since": since, "max_updated": {}},
             counts={resource: {"created": 0, "updated": 0, "skipped": 0, "failed": 0} for resource in resources},
         )
@@ -101,8 +106,9 @@ def _claim(workspace: Workspace, run: SyncRun) -> bool:
     return bool(claimed)
 
 
-def sync_run_execute(*, workspace: Workspace, run: SyncRun, connector: Any = None,
-                     max_pages: int | None = None) -> SyncRun:
+def sync_run_execute(
+    *, workspace: Workspace, run: SyncRun, connector: Any = None, max_pages: int | None = None
+) -> SyncRun:
     """Run (or resume) ``run`` from its cursor until done, a persistent failure, or ``max_pages`` pages."""
     if not _claim(workspace, run):
         return run
@@ -167,8 +173,9 @@ def _land(workspace: Workspace, run: SyncRun, resource: str, page: Page) -> None
                 try:
                     one = UPSERTS[resource](workspace=workspace, records=[record])
                 except (DatabaseError, DomainError, ValueError, TypeError) as record_error:
-                    errors.append({"resource": resource, "external_id": record.external_id,
-                                   "reason": str(record_error)[:300]})
+                    errors.append(
+                        {"resource": resource, "external_id": record.external_id, "reason": str(record_error)[:300]}
+                    )
                     continue
                 result = one if result is None else result + one
         if result is not None:
@@ -213,9 +220,13 @@ def _failed_page(workspace: Workspace, run: SyncRun, error: ConnectorError) -> S
     run.attempts += 1
     connection_record_error(workspace=workspace, connection=run.connection, message=error.message)
     if not error.is_transient or run.attempts >= max_attempts():
-        return _finish(workspace, run, status=SyncStatus.FAILED,
-                       message=f"Stopped after {run.attempts} attempt(s): {error.message} "
-                               f"Start the sync again to resume from where it stopped.")
+        return _finish(
+            workspace,
+            run,
+            status=SyncStatus.FAILED,
+            message=f"Stopped after {run.attempts} attempt(s): {error.message} "
+            f"Start the sync again to resume from where it stopped.",
+        )
     run.status = SyncStatus.RETRYING
     run.retry_at = timezone.now() + retry_delay(run.attempts)
     run.message = f"{error.message} Retrying at {run.retry_at:%H:%M:%S} UTC (attempt {run.attempts + 1})."
@@ -235,8 +246,11 @@ def _summary(run: SyncRun) -> str:
     parts = []
     for resource, values in run.counts.items():
         landed = values.get("created", 0) + values.get("updated", 0)
-        parts.append(f"{resource}: {values.get('created', 0)} new, {values.get('updated', 0)} updated"
-                     if landed else f"{resource}: nothing new")
+        parts.append(
+            f"{resource}: {values.get('created', 0)} new, {values.get('updated', 0)} updated"
+            if landed
+            else f"{resource}: nothing new"
+        )
     return "; ".join(parts)
 
 
@@ -244,8 +258,9 @@ def sync_run_resume(*, workspace: Workspace, run: SyncRun) -> SyncRun:
     """Give a FAILED run another go from its cursor (the button on the health panel)."""
     if run.status != SyncStatus.FAILED or run.kind == SyncKind.RECONCILE:
         raise DomainError("Only a failed sync can be resumed.")
-    SyncRun.objects.filter(workspace=workspace, pk=run.pk).update(status=SyncStatus.RETRYING, attempts=0,
-                                                                   retry_at=timezone.now(), finished_at=None)
+    SyncRun.objects.filter(workspace=workspace, pk=run.pk).update(
+        status=SyncStatus.RETRYING, attempts=0, retry_at=timezone.now(), finished_at=None
+    )
     run.refresh_from_db()
     transaction.on_commit(lambda: _enqueue(run))
     return run
@@ -266,12 +281,20 @@ def connections_due_for_sync(*, workspace: Workspace) -> list[StoreConnection]:
             minutes=connection.sync_interval_minutes
         ):
             continue
-        if SyncRun.objects.filter(workspace=workspace, connection=connection, kind__in=[SyncKind.FULL, SyncKind.INCREMENTAL],
-                                  status__in=[SyncStatus.QUEUED, SyncStatus.RUNNING, SyncStatus.RETRYING]).exists():
+        if SyncRun.objects.filter(
+            workspace=workspace,
+            connection=connection,
+            kind__in=[SyncKind.FULL, SyncKind.INCREMENTAL],
+            status__in=[SyncStatus.QUEUED, SyncStatus.RUNNING, SyncStatus.RETRYING],
+        ).exists():
             continue
-        if SyncRun.objects.filter(workspace=workspace, connection=connection, kind__in=[SyncKind.FULL, SyncKind.INCREMENTAL],
-                                  status=SyncStatus.FAILED,
-                                  finished_at__gt=now - dt.timedelta(minutes=connection.sync_interval_minutes)).exists():
+        if SyncRun.objects.filter(
+            workspace=workspace,
+            connection=connection,
+            kind__in=[SyncKind.FULL, SyncKind.INCREMENTAL],
+            status=SyncStatus.FAILED,
+            finished_at__gt=now - dt.timedelta(minutes=connection.sync_interval_minutes),
+        ).exists():
             continue  # a run failed recently: wait one interval before trying again
         due.append(connection)
     return due

@@ -32,7 +32,9 @@ def webhook_process(workspace_id: int, delivery_id: int) -> None:
     with workspace_scope(workspace_id) as workspace:
         if workspace is None:
             return
-        delivery = WebhookDelivery.objects.filter(workspace=workspace, pk=delivery_id).select_related("connection").first()
+        delivery = (
+            WebhookDelivery.objects.filter(workspace=workspace, pk=delivery_id).select_related("connection").first()
+        )
         if delivery is None:
             return
         webhooks.webhook_process(workspace=workspace, delivery=delivery)

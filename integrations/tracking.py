@@ -90,8 +90,9 @@ def batch_parse(raw: bytes, *, now: dt.datetime | None = None) -> list[TrackedEv
     if not items:
         raise BatchInvalid([FieldError(index=None, field="batch", message="is empty")])
     if len(items) > MAX_BATCH:
-        raise BatchInvalid([FieldError(index=None, field="batch",
-                                       message=f"has {len(items)} events; at most {MAX_BATCH}")])
+        raise BatchInvalid(
+            [FieldError(index=None, field="batch", message=f"has {len(items)} events; at most {MAX_BATCH}")]
+        )
     events: list[TrackedEvent] = []
     errors: list[FieldError] = []
     for index, item in enumerate(items):
@@ -149,8 +150,13 @@ def _event_parse(index: int, item: Any, now: dt.datetime, errors: list[FieldErro
     if errors and errors[-1].index == index:
         return None
     return TrackedEvent(
-        type=TRACKED_TYPES[kind], anonymous_id=anonymous_id, occurred_at=occurred_at, properties=properties,
-        message_id=message_id or "", email=str(email).strip().lower(), customer_external_id=str(customer_external_id),
+        type=TRACKED_TYPES[kind],
+        anonymous_id=anonymous_id,
+        occurred_at=occurred_at,
+        properties=properties,
+        message_id=message_id or "",
+        email=str(email).strip().lower(),
+        customer_external_id=str(customer_external_id),
         platform=platform,
     )
 
@@ -197,14 +203,20 @@ def tracking_forget_key(public_key: str) -> None:
 def events_ingest(*, workspace: Workspace, tracking: StorefrontTracking, events: list[TrackedEvent]) -> int:
     anonymous_ids = {event.anonymous_id for event in events}
     known = dict(
-        Event.objects.filter(workspace=workspace, anonymous_id__in=anonymous_ids, type=EventType.IDENTIFIED,
-                             customer__isnull=False)
-        .order_by("id").values_list("anonymous_id", "customer_id")
+        Event.objects.filter(
+            workspace=workspace, anonymous_id__in=anonymous_ids, type=EventType.IDENTIFIED, customer__isnull=False
+        )
+        .order_by("id")
+        .values_list("anonymous_id", "customer_id")
     )
     records = [
         EventRecord(
-            type=event.type, occurred_at=event.occurred_at, source=SOURCE, anonymous_id=event.anonymous_id,
-            customer_id=known.get(event.anonymous_id), properties=event.properties,
+            type=event.type,
+            occurred_at=event.occurred_at,
+            source=SOURCE,
+            anonymous_id=event.anonymous_id,
+            customer_id=known.get(event.anonymous_id),
+            properties=event.properties,
             external_id=f"{event.anonymous_id}:{event.message_id}" if event.message_id else None,
         )
         for event in events
@@ -245,35 +257,65 @@ def _cart_from_checkout(workspace: Workspace, event: TrackedEvent, customer_id: 
     lines = []
     for item in properties.get("items") or []:
         if isinstance(item, dict):
-            lines.append({"product_external_id": str(item.get("product_id", "")), "sku": str(item.get("sku", "")),
-                          "title": str(item.get("title", ""))[:200], "quantity": _int(item.get("quantity"), 1),
-                          "price": str(_decimal(item.get("price")))})
+            lines.append(
+                {
+                    "product_external_id": str(item.get("product_id", "")),
+                    "sku": str(item.get("sku", "")),
+                    "title": str(item.get("title", ""))[:200],
+                    "quantity": _int(item.get("quantity"), 1),
+                    "price": str(_decimal(item.get("price"))),
+                }
+            )
     checkout_id = str(properties.get("checkout_id") or f"anon:{event.anonymous_id}")[:100]
-    customer_services.carts_bulk_upsert(workspace=workspace, records=[CartRecord(
-        source=SOURCE, external_id=checkout_id, started_at=event.occurred_at, anonymous_id=event.anonymous_id,
-        email=event.email, lines=tuple(lines), value=_decimal(properties.get("value")),
-        currency=str(properties.get("currency") or "USD")[:3], checkout_url=str(properties.get("url") or "")[:1000],
-        updated_at=event.occurred_at,
-    )])
+    customer_services.carts_bulk_upsert(
+        workspace=workspace,
+        records=[
+            CartRecord(
+                source=SOURCE,
+                external_id=checkout_id,
+                started_at=event.occurred_at,
+                anonymous_id=event.anonymous_id,
+                email=event.email,
+                lines=tuple(lines),
+                value=_decimal(properties.get("value")),
+                currency=str(properties.get("currency") or "USD")[:3],
+                checkout_url=str(properties.get("url") or "")[:1000],
+                updated_at=event.occurred_at,
+            )
+        ],
+    )
 
 
 def visitor_identify(*, workspace: Workspace, event: TrackedEvent) -> Customer:
     """Find (or create) the customer an identify names, and join the visitor's anonymous events to them."""
     customer = None
     if event.customer_external_id:
-        customer = Customer.objects.filter(workspace=workspace, source=event.platform,
-                                           external_id=event.customer_external_id).first()
+        customer = Customer.objects.filter(
+            workspace=workspace, source=event.platform, external_id=event.customer_external_id
+        ).first()
     if customer is None and event.email:
-        customer = (Customer.objects.filter(workspace=workspace, email=event.email, merged_into__isnull=True,
-                                            erased_at__isnull=True).order_by("id").first())
+        customer = (
+            Customer.objects.filter(
+                workspace=workspace, email=event.email, merged_into__isnull=True, erased_at__isnull=True
+            )
+            .order_by("id")
+            .first()
+        )
     if customer is None:
         external_id = event.customer_external_id or f"email:{event.email}"
-        customer = customer_services.customer_upsert(workspace=workspace, record=CustomerRecord(
-            source=event.platform or SOURCE, external_id=external_id, email=event.email))
+        customer = customer_services.customer_upsert(
+            workspace=workspace,
+            record=CustomerRecord(source=event.platform or SOURCE, external_id=external_id, email=event.email),
+        )
     customer_services.anonymous_events_identify(workspace=workspace, anonymous_id=event.anonymous_id, customer=customer)
     customer_services.event_record(
-        workspace=workspace, customer=customer, type=EventType.IDENTIFIED, occurred_at=event.occurred_at,
-        properties={"method": event.properties.get("method", "")}, source=SOURCE, anonymous_id=event.anonymous_id,
+        workspace=workspace,
+        customer=customer,
+        type=EventType.IDENTIFIED,
+        occurred_at=event.occurred_at,
+        properties={"method": event.properties.get("method", "")},
+        source=SOURCE,
+        anonymous_id=event.anonymous_id,
         external_id=f"identify:{event.anonymous_id}:{customer.pk}",
     )
     return customer

@@ -13,27 +13,35 @@ from integrations.models import SyncKind
 
 
 def _webhook_url(connection) -> str:
-    return settings.SITE_URL + reverse(f"integrations_public:{connection.platform}_webhook",
-                                       kwargs={"token": connection.webhook_token})
+    return settings.SITE_URL + reverse(
+        f"integrations_public:{connection.platform}_webhook", kwargs={"token": connection.webhook_token}
+    )
 
 
 def _page_context(request: HttpRequest, form: ConnectionForm | None = None) -> dict:
     workspace = request.workspace
     tracking = services.tracking_get_or_create(workspace=workspace)
-    healths = [selectors.connection_health(workspace=workspace, connection=c)
-               for c in selectors.connection_list(workspace=workspace)]
-    tracker_url = settings.SITE_URL + reverse("integrations_public:tracker_js", kwargs={"public_key": tracking.public_key})
+    healths = [
+        selectors.connection_health(workspace=workspace, connection=c)
+        for c in selectors.connection_list(workspace=workspace)
+    ]
+    tracker_url = settings.SITE_URL + reverse(
+        "integrations_public:tracker_js", kwargs={"public_key": tracking.public_key}
+    )
     return {
         "healths": healths,
         "form": form or ConnectionForm(),
         "tracking": tracking,
-        "tracking_form": TrackingForm(initial={
-            "allowed_origins": tracking.allowed_origins, "is_enabled": tracking.is_enabled,
-            "abandoned_cart_delay_minutes": tracking.abandoned_cart_delay_minutes,
-        }),
+        "tracking_form": TrackingForm(
+            initial={
+                "allowed_origins": tracking.allowed_origins,
+                "is_enabled": tracking.is_enabled,
+                "abandoned_cart_delay_minutes": tracking.abandoned_cart_delay_minutes,
+            }
+        ),
         "snippet": f'<script async src="{tracker_url}"></script>',
-        "batch_url": settings.SITE_URL + reverse("integrations_public:tracking_batch",
-                                                 kwargs={"public_key": tracking.public_key}),
+        "batch_url": settings.SITE_URL
+        + reverse("integrations_public:tracking_batch", kwargs={"public_key": tracking.public_key}),
     }
 
 
@@ -66,14 +74,18 @@ def connection_add(request: HttpRequest, workspace_slug: str) -> HttpResponse:
 def connection(request: HttpRequest, workspace_slug: str, connection_id: int) -> HttpResponse:
     workspace = request.workspace
     store = selectors.connection_get(workspace=workspace, connection_id=connection_id)
-    return render(request, "integrations/connection.html", {
-        "health": selectors.connection_health(workspace=workspace, connection=store),
-        "connection": store,
-        "runs": selectors.sync_run_list(workspace=workspace, connection=store),
-        "deliveries": selectors.webhook_delivery_list(workspace=workspace, connection=store),
-        "webhook_url": _webhook_url(store),
-        "rotate_form": RotateSecretForm(),
-    })
+    return render(
+        request,
+        "integrations/connection.html",
+        {
+            "health": selectors.connection_health(workspace=workspace, connection=store),
+            "connection": store,
+            "runs": selectors.sync_run_list(workspace=workspace, connection=store),
+            "deliveries": selectors.webhook_delivery_list(workspace=workspace, connection=store),
+            "webhook_url": _webhook_url(store),
+            "rotate_form": RotateSecretForm(),
+        },
+    )
 
 
 @require_POST
@@ -136,8 +148,9 @@ def connection_rotate_secret(request: HttpRequest, workspace_slug: str, connecti
     form = RotateSecretForm(request.POST)
     if form.is_valid():
         try:
-            services.connection_rotate_webhook_secret(workspace=request.workspace, connection=store,
-                                                      new_secret=form.cleaned_data["webhook_secret"])
+            services.connection_rotate_webhook_secret(
+                workspace=request.workspace, connection=store, new_secret=form.cleaned_data["webhook_secret"]
+            )
         except DomainError as error:
             messages.error(request, error.message)
         else:
@@ -183,7 +196,9 @@ def tracking_update(request: HttpRequest, workspace_slug: str) -> HttpResponse:
             messages.success(request, "Storefront tracking settings saved.")
     else:
         for field, errors in form.errors.items():
-            messages.error(request, f"{form.fields[field].label if field in form.fields else field}: {' '.join(errors)}")
+            messages.error(
+                request, f"{form.fields[field].label if field in form.fields else field}: {' '.join(errors)}"
+            )
     return redirect("integrations:list", workspace_slug=workspace_slug)
 
 
@@ -191,5 +206,7 @@ def tracking_update(request: HttpRequest, workspace_slug: str) -> HttpResponse:
 @requires(Capability.MANAGE_INTEGRATIONS)
 def tracking_rotate(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     services.tracking_rotate_key(workspace=request.workspace)
-    messages.success(request, "A new public key was made. Update the snippet on your storefront: the old key stops working now.")
+    messages.success(
+        request, "A new public key was made. Update the snippet on your storefront: the old key stops working now."
+    )
     return redirect("integrations:list", workspace_slug=workspace_slug)

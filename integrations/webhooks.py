@@ -30,13 +30,26 @@ logger = logging.getLogger(__name__)
 WOOCOMMERCE_PING = re.compile(rb"^webhook_id=\d+$")
 
 SHOPIFY_TOPICS = {
-    "orders/create", "orders/updated", "orders/cancelled", "customers/create", "customers/update",
-    "customers/email_marketing_consent_update", "checkouts/create", "checkouts/update", "app/uninstalled",
-    "customers/data_request", "customers/redact", "shop/redact",
+    "orders/create",
+    "orders/updated",
+    "orders/cancelled",
+    "customers/create",
+    "customers/update",
+    "customers/email_marketing_consent_update",
+    "checkouts/create",
+    "checkouts/update",
+    "app/uninstalled",
+    "customers/data_request",
+    "customers/redact",
+    "shop/redact",
 }
 CONSENT_STATES = {
-    "subscribed": "subscribed", "not_subscribed": "not_subscribed", "unsubscribed": "unsubscribed",
-    "pending": "pending", "redacted": "unsubscribed", "invalid": "not_subscribed",
+    "subscribed": "subscribed",
+    "not_subscribed": "not_subscribed",
+    "unsubscribed": "unsubscribed",
+    "pending": "pending",
+    "redacted": "unsubscribed",
+    "invalid": "not_subscribed",
 }
 
 
@@ -62,17 +75,23 @@ class Receipt:
     is_new: bool
 
 
-def webhook_record(*, workspace: Workspace, connection: StoreConnection, delivery_id: str, topic: str,
-                   payload: dict) -> Receipt:
+def webhook_record(
+    *, workspace: Workspace, connection: StoreConnection, delivery_id: str, topic: str, payload: dict
+) -> Receipt:
     """Store a verified delivery once; a replay returns the stored row with ``is_new=False`` and queues nothing."""
     try:
         with transaction.atomic():
             delivery = WebhookDelivery.objects.create(
-                workspace=workspace, connection=connection, delivery_id=delivery_id[:150], topic=topic[:80],
+                workspace=workspace,
+                connection=connection,
+                delivery_id=delivery_id[:150],
+                topic=topic[:80],
                 payload=payload,
             )
     except IntegrityError:
-        existing = WebhookDelivery.objects.get(workspace=workspace, connection=connection, delivery_id=delivery_id[:150])
+        existing = WebhookDelivery.objects.get(
+            workspace=workspace, connection=connection, delivery_id=delivery_id[:150]
+        )
         return Receipt(delivery=existing, is_new=False)
     StoreConnection.objects.filter(workspace=workspace, pk=connection.pk).update(last_webhook_at=timezone.now())
     if connection.is_paused:
@@ -116,13 +135,16 @@ def _shopify(workspace: Workspace, connection: StoreConnection, topic: str, body
     processed = WebhookDelivery.Status.PROCESSED
     if topic in ("orders/create", "orders/updated", "orders/cancelled"):
         if body.get("customer") and body["customer"].get("id"):
-            customer_services.customers_bulk_upsert(workspace=workspace,
-                                                    records=[shopify.customer_from_rest(body["customer"])])
+            customer_services.customers_bulk_upsert(
+                workspace=workspace, records=[shopify.customer_from_rest(body["customer"])]
+            )
         result = customer_services.orders_bulk_upsert(workspace=workspace, records=[shopify.order_from_rest(body)])
         return processed, f"order {body['id']}: {_describe(result)}"
     if topic in ("customers/create", "customers/update"):
         # Consent is not read from here: it comes from customers/email_marketing_consent_update only.
-        result = customer_services.customers_bulk_upsert(workspace=workspace, records=[shopify.customer_from_rest(body)])
+        result = customer_services.customers_bulk_upsert(
+            workspace=workspace, records=[shopify.customer_from_rest(body)]
+        )
         return processed, f"customer {body['id']}: {_describe(result)}"
     if topic == "customers/email_marketing_consent_update":
         return _shopify_consent(workspace, body)
@@ -137,11 +159,13 @@ def _shopify(workspace: Workspace, connection: StoreConnection, topic: str, body
         connection_mark_uninstalled(workspace=workspace, connection=connection)
         return processed, "the app was uninstalled: connection paused"
     if topic == "customers/data_request":
-        customer = (body.get("customer") or {})
+        customer = body.get("customer") or {}
         found = _customers_for(workspace, "shopify", [str(customer.get("id", ""))], [customer.get("email") or ""])
+        request_id = (body.get("data_request") or {}).get("id")
+        who = customer.get("email") or customer.get("id")
         return processed, (
-            f"Data request {((body.get('data_request') or {}).get('id'))} for {customer.get('email') or customer.get('id')}: "
-            f"{len(found)} matching customer(s); export their data from the customer page and send it to the store owner."
+            f"Data request {request_id} for {who}: {len(found)} matching customer(s); export their data from the "
+            f"customer page and send it to the store owner."
         )
     if topic == "customers/redact":
         customer = body.get("customer") or {}
@@ -163,11 +187,18 @@ def _shopify_consent(workspace: Workspace, body: dict) -> tuple[str, str]:
     if found:
         customer = found[0]
     else:
-        customer = customer_services.customer_upsert(workspace=workspace, record=CustomerRecord(
-            source="shopify", external_id=external_id, email=body.get("email_address") or ""))
+        customer = customer_services.customer_upsert(
+            workspace=workspace,
+            record=CustomerRecord(source="shopify", external_id=external_id, email=body.get("email_address") or ""),
+        )
     customer_services.customer_set_consent(
-        workspace=workspace, customer=customer, channel="email", status=status, source="shopify",
-        version=(consent.get("opt_in_level") or "")[:50], at=parse_datetime(consent.get("consent_updated_at")),
+        workspace=workspace,
+        customer=customer,
+        channel="email",
+        status=status,
+        source="shopify",
+        version=(consent.get("opt_in_level") or "")[:50],
+        at=parse_datetime(consent.get("consent_updated_at")),
     )
     return WebhookDelivery.Status.PROCESSED, f"customer {external_id}: email consent {status}"
 
@@ -178,7 +209,9 @@ def _customers_for(workspace: Workspace, source: str, external_ids: list[str], e
     if by_id:
         return by_id
     emails = [value.strip().lower() for value in emails if value and value.strip()]
-    return list(Customer.objects.filter(workspace=workspace, email__in=emails, erased_at__isnull=True)) if emails else []
+    return (
+        list(Customer.objects.filter(workspace=workspace, email__in=emails, erased_at__isnull=True)) if emails else []
+    )
 
 
 def _erase(workspace: Workspace, customers: list[Customer], *, reason: str) -> tuple[str, str]:
@@ -222,18 +255,28 @@ def _woocommerce(workspace: Workspace, connection: StoreConnection, topic: str, 
         if customer_id and customer_id != "0" and not _customers_for(workspace, "woocommerce", [customer_id], []):
             # A customer the CRM has not seen yet: create them from the billing details; customer.* fills the rest.
             billing = body.get("billing") or {}
-            customer_services.customers_bulk_upsert(workspace=workspace, records=[CustomerRecord(
-                source="woocommerce", external_id=customer_id, email=billing.get("email") or "",
-                first_name=billing.get("first_name") or "", last_name=billing.get("last_name") or "",
-            )])
+            customer_services.customers_bulk_upsert(
+                workspace=workspace,
+                records=[
+                    CustomerRecord(
+                        source="woocommerce",
+                        external_id=customer_id,
+                        email=billing.get("email") or "",
+                        first_name=billing.get("first_name") or "",
+                        last_name=billing.get("last_name") or "",
+                    )
+                ],
+            )
         result = customer_services.orders_bulk_upsert(workspace=workspace, records=[woocommerce.order_from_rest(body)])
         return WebhookDelivery.Status.PROCESSED, f"order {body['id']}: {_describe(result)}"
     if resource == "customer":
-        result = customer_services.customers_bulk_upsert(workspace=workspace,
-                                                         records=[woocommerce.customer_from_rest(body)])
+        result = customer_services.customers_bulk_upsert(
+            workspace=workspace, records=[woocommerce.customer_from_rest(body)]
+        )
         return WebhookDelivery.Status.PROCESSED, f"customer {body['id']}: {_describe(result)}"
     if resource == "product":
-        result = customer_services.products_bulk_upsert(workspace=workspace,
-                                                        records=[woocommerce.product_from_rest(body)])
+        result = customer_services.products_bulk_upsert(
+            workspace=workspace, records=[woocommerce.product_from_rest(body)]
+        )
         return WebhookDelivery.Status.PROCESSED, f"product {body['id']}: {_describe(result)}"
     return WebhookDelivery.Status.IGNORED, f"topic {topic} is not used"

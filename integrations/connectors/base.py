@@ -84,8 +84,16 @@ class HttpClient:
     - 401/403/404 and other 4xx: fail at once with a plain-words message (retrying cannot help).
     """
 
-    def __init__(self, *, base_url: str, headers: dict[str, str] | None = None, auth: Any = None,
-                 timeout: float = 20.0, sleep: Callable[[float], None] = time.sleep, max_throttles: int = 10):
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        headers: dict[str, str] | None = None,
+        auth: Any = None,
+        timeout: float = 20.0,
+        sleep: Callable[[float], None] = time.sleep,
+        max_throttles: int = 10,
+    ):
         self.base_url = base_url.rstrip("/")
         self.client = httpx.Client(base_url=self.base_url, headers=headers or {}, auth=auth, timeout=timeout)
         self.sleep = sleep
@@ -120,30 +128,37 @@ class HttpClient:
                 if response.status_code == 429:
                     throttles += 1
                     if throttles > self.max_throttles:
-                        raise ConnectorError("The store kept rate-limiting us; will try again later.",
-                                             is_transient=True, status_code=429)
+                        raise ConnectorError(
+                            "The store kept rate-limiting us; will try again later.", is_transient=True, status_code=429
+                        )
                     self.pause(parse_retry_after(response.headers.get("Retry-After"), backoff_seconds()))
                     continue
                 if response.status_code >= 500:
                     failures += 1
                     if failures >= attempts:
                         raise ConnectorError(
-                            f"The store answered with a server error ({response.status_code}) {failures} times in a row.",
-                            is_transient=True, status_code=response.status_code,
+                            f"The store answered with a server error ({response.status_code}) "
+                            f"{failures} times in a row.",
+                            is_transient=True,
+                            status_code=response.status_code,
                         )
                 elif response.status_code in (401, 403):
-                    raise ConnectorError(self.auth_message(response), is_transient=False,
-                                         status_code=response.status_code)
+                    raise ConnectorError(
+                        self.auth_message(response), is_transient=False, status_code=response.status_code
+                    )
                 elif response.status_code == 404:
                     raise ConnectorError(
                         f"{self.base_url} answered, but {path} was not found: check the store address "
                         f"(and, for WooCommerce, that pretty permalinks are on).",
-                        is_transient=False, status_code=404,
+                        is_transient=False,
+                        status_code=404,
                     )
                 elif response.status_code >= 400:
-                    raise ConnectorError(f"The store refused the request ({response.status_code}): "
-                                         f"{response.text[:200]}", is_transient=False,
-                                         status_code=response.status_code)
+                    raise ConnectorError(
+                        f"The store refused the request ({response.status_code}): {response.text[:200]}",
+                        is_transient=False,
+                        status_code=response.status_code,
+                    )
                 else:
                     return response
             delay = backoff_seconds() * (2 ** (failures - 1)) * (1 + random.random() / 4)  # noqa: S311

@@ -79,8 +79,12 @@ query AbandonedCheckouts($first: Int!, $after: String, $query: String) {{
 }}""",
 }
 ROOT_FIELDS = {"customers": "customers", "products": "products", "orders": "orders", "checkouts": "abandonedCheckouts"}
-COUNT_FIELDS = {"customers": "customersCount", "products": "productsCount", "orders": "ordersCount",
-                "checkouts": "abandonedCheckoutsCount"}
+COUNT_FIELDS = {
+    "customers": "customersCount",
+    "products": "productsCount",
+    "orders": "ordersCount",
+    "checkouts": "abandonedCheckoutsCount",
+}
 
 RECONCILE_QUERY = f"""
 query OrdersForReconciliation($first: Int!, $after: String, $query: String) {{
@@ -91,8 +95,14 @@ query OrdersForReconciliation($first: Int!, $after: String, $query: String) {{
 }}"""
 
 FINANCIAL_STATUS = {
-    "PAID": "paid", "PARTIALLY_PAID": "paid", "PENDING": "pending", "AUTHORIZED": "authorized",
-    "PARTIALLY_REFUNDED": "partially_refunded", "REFUNDED": "refunded", "VOIDED": "voided", "EXPIRED": "voided",
+    "PAID": "paid",
+    "PARTIALLY_PAID": "paid",
+    "PENDING": "pending",
+    "AUTHORIZED": "authorized",
+    "PARTIALLY_REFUNDED": "partially_refunded",
+    "REFUNDED": "refunded",
+    "VOIDED": "voided",
+    "EXPIRED": "voided",
 }
 
 
@@ -131,13 +141,21 @@ def _tags(value: Any) -> tuple[str, ...]:
 def customer_from_graphql(node: dict) -> CustomerRecord:
     address = node.get("defaultAddress") or {}
     return CustomerRecord(
-        source=SOURCE, external_id=numeric_id(node["id"]), email=node.get("email") or "",
-        phone=node.get("phone") or "", first_name=node.get("firstName") or "", last_name=node.get("lastName") or "",
-        language=(node.get("locale") or "")[:10], tags=_tags(node.get("tags")),
-        address_line=address.get("address1") or "", city=address.get("city") or "",
-        region=address.get("province") or "", country=(address.get("countryCodeV2") or "")[:2],
+        source=SOURCE,
+        external_id=numeric_id(node["id"]),
+        email=node.get("email") or "",
+        phone=node.get("phone") or "",
+        first_name=node.get("firstName") or "",
+        last_name=node.get("lastName") or "",
+        language=(node.get("locale") or "")[:10],
+        tags=_tags(node.get("tags")),
+        address_line=address.get("address1") or "",
+        city=address.get("city") or "",
+        region=address.get("province") or "",
+        country=(address.get("countryCodeV2") or "")[:2],
         postcode=address.get("zip") or "",
-        created_at=parse_datetime(node.get("createdAt")), updated_at=parse_datetime(node.get("updatedAt")),
+        created_at=parse_datetime(node.get("createdAt")),
+        updated_at=parse_datetime(node.get("updatedAt")),
     )
 
 
@@ -146,11 +164,17 @@ def product_from_graphql(node: dict) -> ProductRecord:
     first = variants[0] if variants else {}
     inventory = node.get("totalInventory")
     return ProductRecord(
-        source=SOURCE, external_id=numeric_id(node["id"]), title=node.get("title") or "(untitled)",
-        sku=first.get("sku") or "", category=node.get("productType") or "", vendor=node.get("vendor") or "",
-        price=money(first.get("price")), inventory_quantity=inventory,
+        source=SOURCE,
+        external_id=numeric_id(node["id"]),
+        title=node.get("title") or "(untitled)",
+        sku=first.get("sku") or "",
+        category=node.get("productType") or "",
+        vendor=node.get("vendor") or "",
+        price=money(first.get("price")),
+        inventory_quantity=inventory,
         is_in_stock=inventory is None or inventory > 0,
-        image_url=(node.get("featuredImage") or {}).get("url") or "", url=node.get("onlineStoreUrl") or "",
+        image_url=(node.get("featuredImage") or {}).get("url") or "",
+        url=node.get("onlineStoreUrl") or "",
         updated_at=parse_datetime(node.get("updatedAt")),
     )
 
@@ -164,26 +188,41 @@ def order_from_graphql(node: dict) -> OrderRecord:
         unit_price = money(line.get("originalUnitPriceSet"))
         discount = money(line.get("totalDiscountSet"))
         product = line.get("product") or {}
-        lines.append(OrderLineRecord(
-            external_id=numeric_id(line.get("id")), product_external_id=numeric_id(product.get("id")),
-            title=line.get("title") or "", sku=line.get("sku") or "", category=product.get("productType") or "",
-            quantity=max(quantity, 0), unit_price=unit_price, discount=discount,
-        ))
+        lines.append(
+            OrderLineRecord(
+                external_id=numeric_id(line.get("id")),
+                product_external_id=numeric_id(product.get("id")),
+                title=line.get("title") or "",
+                sku=line.get("sku") or "",
+                category=product.get("productType") or "",
+                quantity=max(quantity, 0),
+                unit_price=unit_price,
+                discount=discount,
+            )
+        )
     cancelled_at = parse_datetime(node.get("cancelledAt"))
     return OrderRecord(
-        source=SOURCE, external_id=numeric_id(node["id"]),
+        source=SOURCE,
+        external_id=numeric_id(node["id"]),
         placed_at=parse_datetime(node["createdAt"]),
         customer_external_id=numeric_id((node.get("customer") or {}).get("id")) if node.get("customer") else "",
-        email=node.get("email") or "", number=node.get("name") or "",
+        email=node.get("email") or "",
+        number=node.get("name") or "",
         status="cancelled" if cancelled_at else ("closed" if node.get("closedAt") else "open"),
         financial_status=FINANCIAL_STATUS.get(node.get("displayFinancialStatus") or "", "pending"),
         fulfillment_status=(node.get("displayFulfillmentStatus") or "").lower()[:20],
         currency=node.get("currencyCode") or "USD",
-        subtotal=money(node.get("subtotalPriceSet")), discount_total=money(node.get("totalDiscountsSet")),
-        discount_codes=tuple(node.get("discountCodes") or ()), shipping_total=money(node.get("totalShippingPriceSet")),
-        tax_total=money(node.get("totalTaxSet")), total=money(node.get("totalPriceSet")),
-        refunded_total=money(node.get("totalRefundedSet")), cancelled_at=cancelled_at, refunded_at=refunded_at,
-        updated_at=parse_datetime(node.get("updatedAt")), lines=tuple(lines),
+        subtotal=money(node.get("subtotalPriceSet")),
+        discount_total=money(node.get("totalDiscountsSet")),
+        discount_codes=tuple(node.get("discountCodes") or ()),
+        shipping_total=money(node.get("totalShippingPriceSet")),
+        tax_total=money(node.get("totalTaxSet")),
+        total=money(node.get("totalPriceSet")),
+        refunded_total=money(node.get("totalRefundedSet")),
+        cancelled_at=cancelled_at,
+        refunded_at=refunded_at,
+        updated_at=parse_datetime(node.get("updatedAt")),
+        lines=tuple(lines),
     )
 
 
@@ -191,22 +230,35 @@ def cart_from_graphql(node: dict) -> CartRecord:
     customer = node.get("customer") or {}
     total = node.get("totalPriceSet") or {}
     lines = tuple(
-        {"product_external_id": numeric_id((line.get("product") or {}).get("id")), "sku": line.get("sku") or "",
-         "title": line.get("title") or "", "quantity": int(line.get("quantity") or 0),
-         "price": str(money(line.get("originalUnitPriceSet")))}
+        {
+            "product_external_id": numeric_id((line.get("product") or {}).get("id")),
+            "sku": line.get("sku") or "",
+            "title": line.get("title") or "",
+            "quantity": int(line.get("quantity") or 0),
+            "price": str(money(line.get("originalUnitPriceSet"))),
+        }
         for line in _nodes(node.get("lineItems"))
     )
     return CartRecord(
-        source=SOURCE, external_id=numeric_id(node["id"]), started_at=parse_datetime(node["createdAt"]),
+        source=SOURCE,
+        external_id=numeric_id(node["id"]),
+        started_at=parse_datetime(node["createdAt"]),
         customer_external_id=numeric_id(customer.get("id")) if customer.get("id") else "",
-        email=customer.get("email") or "", lines=lines, value=money(total),
+        email=customer.get("email") or "",
+        lines=lines,
+        value=money(total),
         currency=(total.get("shopMoney") or {}).get("currencyCode") or "USD",
-        checkout_url=node.get("abandonedCheckoutUrl") or "", updated_at=parse_datetime(node.get("updatedAt")),
+        checkout_url=node.get("abandonedCheckoutUrl") or "",
+        updated_at=parse_datetime(node.get("updatedAt")),
     )
 
 
-GRAPHQL_MAPPERS = {"customers": customer_from_graphql, "products": product_from_graphql,
-                   "orders": order_from_graphql, "checkouts": cart_from_graphql}
+GRAPHQL_MAPPERS = {
+    "customers": customer_from_graphql,
+    "products": product_from_graphql,
+    "orders": order_from_graphql,
+    "checkouts": cart_from_graphql,
+}
 
 
 # --- REST webhook bodies -> records ----------------------------------------------------------------------------
@@ -215,11 +267,19 @@ GRAPHQL_MAPPERS = {"customers": customer_from_graphql, "products": product_from_
 def customer_from_rest(body: dict) -> CustomerRecord:
     address = body.get("default_address") or {}
     return CustomerRecord(
-        source=SOURCE, external_id=str(body["id"]), email=body.get("email") or "", phone=body.get("phone") or "",
-        first_name=body.get("first_name") or "", last_name=body.get("last_name") or "",
-        tags=_tags(body.get("tags")), address_line=address.get("address1") or "", city=address.get("city") or "",
-        region=address.get("province") or "", country=(address.get("country_code") or "")[:2],
-        postcode=address.get("zip") or "", created_at=parse_datetime(body.get("created_at")),
+        source=SOURCE,
+        external_id=str(body["id"]),
+        email=body.get("email") or "",
+        phone=body.get("phone") or "",
+        first_name=body.get("first_name") or "",
+        last_name=body.get("last_name") or "",
+        tags=_tags(body.get("tags")),
+        address_line=address.get("address1") or "",
+        city=address.get("city") or "",
+        region=address.get("province") or "",
+        country=(address.get("country_code") or "")[:2],
+        postcode=address.get("zip") or "",
+        created_at=parse_datetime(body.get("created_at")),
         updated_at=parse_datetime(body.get("updated_at")),
     )
 
@@ -227,9 +287,13 @@ def customer_from_rest(body: dict) -> CustomerRecord:
 def order_from_rest(body: dict) -> OrderRecord:
     lines = tuple(
         OrderLineRecord(
-            external_id=str(line.get("id") or ""), product_external_id=str(line.get("product_id") or ""),
-            title=line.get("title") or "", sku=line.get("sku") or "", quantity=int(line.get("quantity") or 0),
-            unit_price=money(line.get("price")), discount=money(line.get("total_discount")),
+            external_id=str(line.get("id") or ""),
+            product_external_id=str(line.get("product_id") or ""),
+            title=line.get("title") or "",
+            sku=line.get("sku") or "",
+            quantity=int(line.get("quantity") or 0),
+            unit_price=money(line.get("price")),
+            discount=money(line.get("total_discount")),
         )
         for line in body.get("line_items") or []
     )
@@ -244,35 +308,52 @@ def order_from_rest(body: dict) -> OrderRecord:
     customer = body.get("customer") or {}
     shipping = (body.get("total_shipping_price_set") or {}).get("shop_money", {}).get("amount")
     return OrderRecord(
-        source=SOURCE, external_id=str(body["id"]),
+        source=SOURCE,
+        external_id=str(body["id"]),
         placed_at=parse_datetime(body["created_at"]),
         customer_external_id=str(customer["id"]) if customer.get("id") else "",
-        email=body.get("email") or customer.get("email") or "", number=body.get("name") or "",
+        email=body.get("email") or customer.get("email") or "",
+        number=body.get("name") or "",
         status="cancelled" if cancelled_at else ("closed" if body.get("closed_at") else "open"),
         financial_status=(body.get("financial_status") or "pending")[:20],
-        fulfillment_status=(body.get("fulfillment_status") or "")[:20], currency=body.get("currency") or "USD",
-        subtotal=money(body.get("subtotal_price")), discount_total=money(body.get("total_discounts")),
+        fulfillment_status=(body.get("fulfillment_status") or "")[:20],
+        currency=body.get("currency") or "USD",
+        subtotal=money(body.get("subtotal_price")),
+        discount_total=money(body.get("total_discounts")),
         discount_codes=tuple(code.get("code", "") for code in body.get("discount_codes") or []),
-        shipping_total=money(shipping), tax_total=money(body.get("total_tax")), total=money(body.get("total_price")),
-        refunded_total=refunded, cancelled_at=cancelled_at, refunded_at=refunded_at,
-        updated_at=parse_datetime(body.get("updated_at")), lines=lines,
+        shipping_total=money(shipping),
+        tax_total=money(body.get("total_tax")),
+        total=money(body.get("total_price")),
+        refunded_total=refunded,
+        cancelled_at=cancelled_at,
+        refunded_at=refunded_at,
+        updated_at=parse_datetime(body.get("updated_at")),
+        lines=lines,
     )
 
 
 def cart_from_rest(body: dict) -> CartRecord:
     customer = body.get("customer") or {}
     return CartRecord(
-        source=SOURCE, external_id=str(body["id"]), started_at=parse_datetime(body["created_at"]),
+        source=SOURCE,
+        external_id=str(body["id"]),
+        started_at=parse_datetime(body["created_at"]),
         customer_external_id=str(customer["id"]) if customer.get("id") else "",
         email=body.get("email") or customer.get("email") or "",
         lines=tuple(
-            {"product_external_id": str(line.get("product_id") or ""), "sku": line.get("sku") or "",
-             "title": line.get("title") or "", "quantity": int(line.get("quantity") or 0),
-             "price": str(money(line.get("price")))}
+            {
+                "product_external_id": str(line.get("product_id") or ""),
+                "sku": line.get("sku") or "",
+                "title": line.get("title") or "",
+                "quantity": int(line.get("quantity") or 0),
+                "price": str(money(line.get("price"))),
+            }
             for line in body.get("line_items") or []
         ),
-        value=money(body.get("total_price")), currency=body.get("currency") or "USD",
-        checkout_url=body.get("abandoned_checkout_url") or "", updated_at=parse_datetime(body.get("updated_at")),
+        value=money(body.get("total_price")),
+        currency=body.get("currency") or "USD",
+        checkout_url=body.get("abandoned_checkout_url") or "",
+        updated_at=parse_datetime(body.get("updated_at")),
     )
 
 
@@ -287,8 +368,11 @@ class ShopifyConnector:
     def __init__(self, *, base_url: str, access_token: str, **client_options: Any):
         self.http = HttpClient(
             base_url=base_url,
-            headers={"X-Shopify-Access-Token": access_token, "Content-Type": "application/json",
-                     "Accept": "application/json"},
+            headers={
+                "X-Shopify-Access-Token": access_token,
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
             **client_options,
         )
         self.http.auth_message = lambda response: (  # type: ignore[method-assign]
@@ -314,8 +398,9 @@ class ShopifyConnector:
                 self.http.pause(self._wait_for(throttle, needed=self._requested_cost(body)))
                 continue
             if errors:
-                raise ConnectorError("Shopify rejected the query: " + "; ".join(e.get("message", "") for e in errors),
-                                     is_transient=False)
+                raise ConnectorError(
+                    "Shopify rejected the query: " + "; ".join(e.get("message", "") for e in errors), is_transient=False
+                )
             # Slow down before the bucket runs dry rather than after.
             if throttle and throttle.get("currentlyAvailable", 1000) < self._requested_cost(body):
                 self.http.pause(self._wait_for(throttle, needed=self._requested_cost(body)))
@@ -343,8 +428,9 @@ class ShopifyConnector:
 
     def count(self, resource: str, *, since: dt.datetime | None) -> int:
         field = COUNT_FIELDS[resource]
-        data = self.graphql(f"query Count($query: String) {{ {field}(query: $query) {{ count }} }}",
-                            {"query": self._search(since)})
+        data = self.graphql(
+            f"query Count($query: String) {{ {field}(query: $query) {{ count }} }}", {"query": self._search(since)}
+        )
         return int((data.get(field) or {}).get("count") or 0)
 
     def fetch_page(self, resource: str, *, cursor: str | None, since: dt.datetime | None) -> Page:
@@ -359,18 +445,29 @@ class ShopifyConnector:
             try:
                 record = mapper(node)
             except (KeyError, TypeError, ValueError) as error:
-                errors.append(RecordError(resource=resource, external_id=numeric_id(node.get("id")),
-                                          reason=f"unreadable record: {error!r}"))
+                errors.append(
+                    RecordError(
+                        resource=resource,
+                        external_id=numeric_id(node.get("id")),
+                        reason=f"unreadable record: {error!r}",
+                    )
+                )
                 continue
             records.append(record)
             updated = parse_datetime(node.get("updatedAt"))
             if updated and (max_updated is None or updated > max_updated):
                 max_updated = updated
         page_info = connection.get("pageInfo") or {}
-        return Page(records=records, errors=errors, max_updated_at=max_updated,
-                    next_cursor=page_info.get("endCursor") if page_info.get("hasNextPage") else None)
+        return Page(
+            records=records,
+            errors=errors,
+            max_updated_at=max_updated,
+            next_cursor=page_info.get("endCursor") if page_info.get("hasNextPage") else None,
+        )
 
-    def orders_created_between(self, start: dt.datetime, end: dt.datetime) -> Iterator[tuple[str, dt.datetime, Decimal]]:
+    def orders_created_between(
+        self, start: dt.datetime, end: dt.datetime
+    ) -> Iterator[tuple[str, dt.datetime, Decimal]]:
         """(external id, created at, total) of every order created in [start, end)."""
         query = f"created_at:>='{isoformat_utc(start)}' created_at:<'{isoformat_utc(end)}'"
         cursor = None

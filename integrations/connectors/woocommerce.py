@@ -45,12 +45,18 @@ def gmt(body: dict, name: str) -> dt.datetime | None:
 def customer_from_rest(body: dict) -> CustomerRecord:
     billing = body.get("billing") or {}
     return CustomerRecord(
-        source=SOURCE, external_id=str(body["id"]), email=body.get("email") or billing.get("email") or "",
-        phone=billing.get("phone") or "", first_name=body.get("first_name") or billing.get("first_name") or "",
+        source=SOURCE,
+        external_id=str(body["id"]),
+        email=body.get("email") or billing.get("email") or "",
+        phone=billing.get("phone") or "",
+        first_name=body.get("first_name") or billing.get("first_name") or "",
         last_name=body.get("last_name") or billing.get("last_name") or "",
-        address_line=billing.get("address_1") or "", city=billing.get("city") or "",
-        region=billing.get("state") or "", country=(billing.get("country") or "")[:2],
-        postcode=billing.get("postcode") or "", created_at=gmt(body, "date_created"),
+        address_line=billing.get("address_1") or "",
+        city=billing.get("city") or "",
+        region=billing.get("state") or "",
+        country=(billing.get("country") or "")[:2],
+        postcode=billing.get("postcode") or "",
+        created_at=gmt(body, "date_created"),
         updated_at=gmt(body, "date_modified") or gmt(body, "date_created"),
     )
 
@@ -60,10 +66,16 @@ def product_from_rest(body: dict) -> ProductRecord:
     images = body.get("images") or []
     stock = body.get("stock_quantity")
     return ProductRecord(
-        source=SOURCE, external_id=str(body["id"]), title=body.get("name") or "(untitled)", sku=body.get("sku") or "",
-        category=categories[0].get("name", "") if categories else "", price=decimal(body.get("price")),
-        inventory_quantity=stock, is_in_stock=body.get("stock_status", "instock") != "outofstock",
-        image_url=images[0].get("src", "") if images else "", url=body.get("permalink") or "",
+        source=SOURCE,
+        external_id=str(body["id"]),
+        title=body.get("name") or "(untitled)",
+        sku=body.get("sku") or "",
+        category=categories[0].get("name", "") if categories else "",
+        price=decimal(body.get("price")),
+        inventory_quantity=stock,
+        is_in_stock=body.get("stock_status", "instock") != "outofstock",
+        image_url=images[0].get("src", "") if images else "",
+        url=body.get("permalink") or "",
         updated_at=gmt(body, "date_modified"),
     )
 
@@ -77,8 +89,11 @@ def order_from_rest(body: dict) -> OrderRecord:
         financial = "partially_refunded"
     lines = tuple(
         OrderLineRecord(
-            external_id=str(line.get("id") or ""), product_external_id=str(line.get("product_id") or ""),
-            title=line.get("name") or "", sku=line.get("sku") or "", quantity=int(line.get("quantity") or 0),
+            external_id=str(line.get("id") or ""),
+            product_external_id=str(line.get("product_id") or ""),
+            title=line.get("name") or "",
+            sku=line.get("sku") or "",
+            quantity=int(line.get("quantity") or 0),
             unit_price=decimal(line.get("price")),
             discount=max(decimal(line.get("subtotal")) - decimal(line.get("total")), Decimal("0")),
             total=decimal(line.get("total")),
@@ -92,16 +107,27 @@ def order_from_rest(body: dict) -> OrderRecord:
     modified = gmt(body, "date_modified")
     customer_id = body.get("customer_id") or 0
     return OrderRecord(
-        source=SOURCE, external_id=str(body["id"]), placed_at=gmt(body, "date_created"),
-        customer_external_id=str(customer_id) if customer_id else "", email=billing.get("email") or "",
-        number=str(body.get("number") or body["id"]), status=status, financial_status=financial,
+        source=SOURCE,
+        external_id=str(body["id"]),
+        placed_at=gmt(body, "date_created"),
+        customer_external_id=str(customer_id) if customer_id else "",
+        email=billing.get("email") or "",
+        number=str(body.get("number") or body["id"]),
+        status=status,
+        financial_status=financial,
         fulfillment_status="fulfilled" if body.get("status") == "completed" else "",
         currency=body.get("currency") or "USD",
         subtotal=sum((decimal(line.get("subtotal")) for line in body.get("line_items") or []), Decimal("0")),
-        discount_total=discount, discount_codes=tuple(c.get("code", "") for c in body.get("coupon_lines") or []),
-        shipping_total=shipping, tax_total=tax, total=total, refunded_total=refunded,
+        discount_total=discount,
+        discount_codes=tuple(c.get("code", "") for c in body.get("coupon_lines") or []),
+        shipping_total=shipping,
+        tax_total=tax,
+        total=total,
+        refunded_total=refunded,
         cancelled_at=modified if status == "cancelled" else None,
-        refunded_at=modified if refunded else None, updated_at=modified, lines=lines,
+        refunded_at=modified if refunded else None,
+        updated_at=modified,
+        lines=lines,
     )
 
 
@@ -114,8 +140,12 @@ class WooCommerceConnector:
     page_size = PAGE_SIZE
 
     def __init__(self, *, base_url: str, consumer_key: str, consumer_secret: str, **client_options: Any):
-        self.http = HttpClient(base_url=base_url, auth=(consumer_key, consumer_secret),
-                               headers={"Accept": "application/json"}, **client_options)
+        self.http = HttpClient(
+            base_url=base_url,
+            auth=(consumer_key, consumer_secret),
+            headers={"Accept": "application/json"},
+            **client_options,
+        )
         self.http.auth_message = lambda response: (  # type: ignore[method-assign]
             "WooCommerce refused the consumer key and secret: check both were copied whole and the key has Read "
             "permission (WooCommerce > Settings > Advanced > REST API)."
@@ -129,8 +159,9 @@ class WooCommerceConnector:
         try:
             body = response.json()
         except ValueError as error:
-            raise ConnectorError("WooCommerce answered with something that is not JSON: is this a WordPress site?",
-                                 is_transient=False) from error
+            raise ConnectorError(
+                "WooCommerce answered with something that is not JSON: is this a WordPress site?", is_transient=False
+            ) from error
         if not isinstance(body, list):
             raise ConnectorError(f"WooCommerce answered {resource} with an unexpected shape.", is_transient=False)
         total = int(response.headers.get("X-WP-Total") or len(body))
@@ -141,8 +172,7 @@ class WooCommerceConnector:
     def _params(resource: str, since: dt.datetime | None) -> dict:
         params: dict[str, Any] = {"orderby": "id", "order": "asc"}
         if since and resource != "customers":
-            params.update(modified_after=since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
-                          dates_are_gmt="true")
+            params.update(modified_after=since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"), dates_are_gmt="true")
         return params
 
     def check(self) -> str:
@@ -155,8 +185,9 @@ class WooCommerceConnector:
 
     def fetch_page(self, resource: str, *, cursor: str | None, since: dt.datetime | None) -> Page:
         page = int(cursor or 1)
-        rows, _, total_pages = self._get(resource, {**self._params(resource, since), "per_page": self.page_size,
-                                                    "page": page})
+        rows, _, total_pages = self._get(
+            resource, {**self._params(resource, since), "per_page": self.page_size, "page": page}
+        )
         records, errors = [], []
         max_updated = None
         for row in rows:
@@ -166,30 +197,47 @@ class WooCommerceConnector:
             try:
                 records.append(MAPPERS[resource](row))
             except (KeyError, TypeError, ValueError, AttributeError) as error:
-                errors.append(RecordError(resource=resource, external_id=str(row.get("id", "")),
-                                          reason=f"unreadable record: {error!r}"))
+                errors.append(
+                    RecordError(
+                        resource=resource, external_id=str(row.get("id", "")), reason=f"unreadable record: {error!r}"
+                    )
+                )
                 continue
             if updated and (max_updated is None or updated > max_updated):
                 max_updated = updated
-        return Page(records=records, errors=errors, max_updated_at=max_updated, total_pages=total_pages,
-                    next_cursor=str(page + 1) if page < total_pages and rows else None)
+        return Page(
+            records=records,
+            errors=errors,
+            max_updated_at=max_updated,
+            total_pages=total_pages,
+            next_cursor=str(page + 1) if page < total_pages and rows else None,
+        )
 
     def _orders_between(self, start: dt.datetime, end: dt.datetime) -> Iterator[dict]:
         page = 1
         while True:
-            rows, _, total_pages = self._get("orders", {
-                # ``after`` is exclusive: step back a second so an order at exactly ``start`` is included.
-                "after": (start - dt.timedelta(seconds=1)).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
-                "before": end.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
-                "dates_are_gmt": "true", "per_page": 100, "page": page, "orderby": "id", "order": "asc",
-                "status": "any",
-            })
+            rows, _, total_pages = self._get(
+                "orders",
+                {
+                    # ``after`` is exclusive: step back a second so an order at exactly ``start`` is included.
+                    "after": (start - dt.timedelta(seconds=1)).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+                    "before": end.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+                    "dates_are_gmt": "true",
+                    "per_page": 100,
+                    "page": page,
+                    "orderby": "id",
+                    "order": "asc",
+                    "status": "any",
+                },
+            )
             yield from rows
             if page >= total_pages or not rows:
                 return
             page += 1
 
-    def orders_created_between(self, start: dt.datetime, end: dt.datetime) -> Iterator[tuple[str, dt.datetime, Decimal]]:
+    def orders_created_between(
+        self, start: dt.datetime, end: dt.datetime
+    ) -> Iterator[tuple[str, dt.datetime, Decimal]]:
         for row in self._orders_between(start, end):
             yield str(row["id"]), gmt(row, "date_created"), decimal(row.get("total"))
 

@@ -86,8 +86,9 @@ class FakeStoreServer:
         return f"http://{host}:{port}"
 
     def start(self) -> "FakeStoreServer":
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       name=f"fake-{self.platform}", daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"fake-{self.platform}", daemon=True
+        )
         self.thread.start()
         return self
 
@@ -139,9 +140,12 @@ class FakeStoreServer:
             entry["status"] = fault.status
             self.requests.append(entry)
             headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-            message = "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service."
-            handler._send(fault.status, {"errors": message if fault.status == 429 else "Internal Server Error"},
-                          headers)
+            message = (
+                "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service."
+            )
+            handler._send(
+                fault.status, {"errors": message if fault.status == 429 else "Internal Server Error"}, headers
+            )
             return
         try:
             status, body, headers = self.route(method, parsed.path, parse_qs(parsed.query), entry.get("body"))
@@ -172,8 +176,16 @@ def _decode_cursor(cursor: str) -> tuple:
 class FakeShopify(FakeStoreServer):
     platform = "shopify"
 
-    def __init__(self, catalogue: FakeCatalogue, *, access_token: str = "shpat_fake_token", shop: str = "fake-shop",
-                 bucket_size: float = 1000.0, restore_rate: float = 50.0, **kwargs: Any):
+    def __init__(
+        self,
+        catalogue: FakeCatalogue,
+        *,
+        access_token: str = "shpat_fake_token",
+        shop: str = "fake-shop",
+        bucket_size: float = 1000.0,
+        restore_rate: float = 50.0,
+        **kwargs: Any,
+    ):
         super().__init__(catalogue, **kwargs)
         self.access_token = access_token
         self.shop = shop
@@ -200,8 +212,11 @@ class FakeShopify(FakeStoreServer):
             allowed = self.available >= cost
             if allowed:
                 self.available -= cost
-            return allowed, {"maximumAvailable": self.bucket_size, "currentlyAvailable": int(self.available),
-                             "restoreRate": self.restore_rate}
+            return allowed, {
+                "maximumAvailable": self.bucket_size,
+                "currentlyAvailable": int(self.available),
+                "restoreRate": self.restore_rate,
+            }
 
     def route(self, method: str, path: str, params: dict, body: Any) -> tuple[int, Any, dict]:
         if method != "POST" or not SHOPIFY_GRAPHQL_PATH.match(path):
@@ -216,12 +231,30 @@ class FakeShopify(FakeStoreServer):
         first = int(variables.get("first") or 50)
         cost = float(first + 2) if not root.endswith("Count") and root != "shop" else 1.0
         allowed, throttle = self._throttle(cost)
-        extensions = {"cost": {"requestedQueryCost": cost, "actualQueryCost": cost if allowed else None,
-                               "throttleStatus": throttle}}
+        extensions = {
+            "cost": {
+                "requestedQueryCost": cost,
+                "actualQueryCost": cost if allowed else None,
+                "throttleStatus": throttle,
+            }
+        }
         if not allowed:
-            return 200, {"errors": [{"message": "Throttled", "extensions": {
-                "code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"}}],
-                "extensions": extensions}, {}
+            return (
+                200,
+                {
+                    "errors": [
+                        {
+                            "message": "Throttled",
+                            "extensions": {
+                                "code": "THROTTLED",
+                                "documentation": "https://shopify.dev/api/usage/rate-limits",
+                            },
+                        }
+                    ],
+                    "extensions": extensions,
+                },
+                {},
+            )
         if root == "shop":
             data = {"shop": {"name": "Fake Outdoor Shop", "myshopifyDomain": self.shop_domain, "currencyCode": "USD"}}
         elif root.endswith("Count"):
@@ -232,8 +265,12 @@ class FakeShopify(FakeStoreServer):
         return 200, {"data": data, "extensions": extensions}, {}
 
     def _items(self, root: str) -> list:
-        return {"customers": self.catalogue.customers, "products": self.catalogue.products,
-                "orders": self.catalogue.orders, "abandonedCheckouts": self.catalogue.checkouts}[root]
+        return {
+            "customers": self.catalogue.customers,
+            "products": self.catalogue.products,
+            "orders": self.catalogue.orders,
+            "abandonedCheckouts": self.catalogue.checkouts,
+        }[root]
 
     def _filtered(self, root: str, search: str | None) -> list:
         with self.catalogue.lock:
@@ -241,8 +278,12 @@ class FakeShopify(FakeStoreServer):
         for name, operator, value in SEARCH_TERM.findall(search or ""):
             bound = parse_datetime(value)
             attribute = "updated_at" if name == "updated_at" else "created_at"
-            compare = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
-                       "<=": lambda a, b: a <= b}[operator]
+            compare = {
+                ">": lambda a, b: a > b,
+                ">=": lambda a, b: a >= b,
+                "<": lambda a, b: a < b,
+                "<=": lambda a, b: a <= b,
+            }[operator]
             items = [item for item in items if compare(getattr(item, attribute), bound)]
         return items
 
@@ -262,16 +303,28 @@ class FakeShopify(FakeStoreServer):
             "abandonedCheckouts": lambda item: render.shopify_checkout_node(item, self.catalogue, host),
         }
         end = _encode_cursor((render.iso(getattr(page[-1], attribute)), page[-1].id)) if page else None
-        return {"pageInfo": {"hasNextPage": has_next, "endCursor": end,
-                             "hasPreviousPage": bool(after), "startCursor": None},
-                "nodes": [renderers[root](item) for item in page]}
+        return {
+            "pageInfo": {
+                "hasNextPage": has_next,
+                "endCursor": end,
+                "hasPreviousPage": bool(after),
+                "startCursor": None,
+            },
+            "nodes": [renderers[root](item) for item in page],
+        }
 
 
 class FakeWooCommerce(FakeStoreServer):
     platform = "woocommerce"
 
-    def __init__(self, catalogue: FakeCatalogue, *, consumer_key: str = "ck_fake_key",
-                 consumer_secret: str = "cs_fake_secret", **kwargs: Any):
+    def __init__(
+        self,
+        catalogue: FakeCatalogue,
+        *,
+        consumer_key: str = "ck_fake_key",
+        consumer_secret: str = "cs_fake_secret",
+        **kwargs: Any,
+    ):
         super().__init__(catalogue, **kwargs)
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
@@ -287,14 +340,24 @@ class FakeWooCommerce(FakeStoreServer):
         return key == self.consumer_key and secret == self.consumer_secret
 
     def unauthorised(self) -> tuple[int, Any]:
-        return 401, {"code": "woocommerce_rest_authentication_error", "message": "Consumer key is invalid.",
-                     "data": {"status": 401}}
+        return 401, {
+            "code": "woocommerce_rest_authentication_error",
+            "message": "Consumer key is invalid.",
+            "data": {"status": 401},
+        }
 
     def route(self, method: str, path: str, params: dict, body: Any) -> tuple[int, Any, dict]:
         match = re.match(r"^/wp-json/wc/v3/(customers|products|orders)/?$", path)
         if method != "GET" or not match:
-            return 404, {"code": "rest_no_route", "message": "No route was found matching the URL and request method.",
-                         "data": {"status": 404}}, {}
+            return (
+                404,
+                {
+                    "code": "rest_no_route",
+                    "message": "No route was found matching the URL and request method.",
+                    "data": {"status": 404},
+                },
+                {},
+            )
         resource = match.group(1)
 
         def one(name: str, default: str = "") -> str:
@@ -303,12 +366,26 @@ class FakeWooCommerce(FakeStoreServer):
         per_page = int(one("per_page", "10"))
         page = int(one("page", "1"))
         if not 1 <= per_page <= 100:
-            return 400, {"code": "rest_invalid_param", "message": "Invalid parameter(s): per_page",
-                         "data": {"status": 400, "params": {"per_page": "per_page must be between 1 (inclusive) "
-                                                                          "and 100 (inclusive)"}}}, {}
+            return (
+                400,
+                {
+                    "code": "rest_invalid_param",
+                    "message": "Invalid parameter(s): per_page",
+                    "data": {
+                        "status": 400,
+                        "params": {"per_page": "per_page must be between 1 (inclusive) and 100 (inclusive)"},
+                    },
+                },
+                {},
+            )
         with self.catalogue.lock:
-            items = list({"customers": self.catalogue.customers, "products": self.catalogue.products,
-                          "orders": self.catalogue.orders}[resource])
+            items = list(
+                {
+                    "customers": self.catalogue.customers,
+                    "products": self.catalogue.products,
+                    "orders": self.catalogue.orders,
+                }[resource]
+            )
         # The customers endpoint has no modified_after / after / before filters in WooCommerce: ignore them there.
         if resource != "customers":
             if one("modified_after"):
@@ -323,9 +400,12 @@ class FakeWooCommerce(FakeStoreServer):
         items.sort(key=lambda item: item.id, reverse=one("order", "desc") == "desc")
         total = len(items)
         total_pages = max((total + per_page - 1) // per_page, 1) if total else 0
-        chunk = items[(page - 1) * per_page: page * per_page]
+        chunk = items[(page - 1) * per_page : page * per_page]
         site = self.url
-        renderers = {"customers": render.woo_customer, "products": lambda item: render.woo_product(item, site),
-                     "orders": lambda item: render.woo_order(item, self.catalogue)}
+        renderers = {
+            "customers": render.woo_customer,
+            "products": lambda item: render.woo_product(item, site),
+            "orders": lambda item: render.woo_order(item, self.catalogue),
+        }
         headers = {"X-WP-Total": str(total), "X-WP-TotalPages": str(total_pages)}
         return 200, [renderers[resource](item) for item in chunk], headers

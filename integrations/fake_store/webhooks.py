@@ -12,8 +12,15 @@ def sign(secret: str, body: bytes) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
-def shopify_delivery(*, topic: str, payload: dict, secret: str, shop_domain: str = "fake-shop.myshopify.com",
-                     event_id: str | None = None, webhook_id: str | None = None) -> tuple[bytes, dict[str, str]]:
+def shopify_delivery(
+    *,
+    topic: str,
+    payload: dict,
+    secret: str,
+    shop_domain: str = "fake-shop.myshopify.com",
+    event_id: str | None = None,
+    webhook_id: str | None = None,
+) -> tuple[bytes, dict[str, str]]:
     """(raw body, headers) of a Shopify webhook. Retries of one event keep its X-Shopify-Event-Id."""
     body = json.dumps(payload).encode()
     headers = {
@@ -29,8 +36,15 @@ def shopify_delivery(*, topic: str, payload: dict, secret: str, shop_domain: str
     return body, headers
 
 
-def woocommerce_delivery(*, topic: str, payload: dict, secret: str, source: str = "http://127.0.0.1",
-                         delivery_id: str | None = None, webhook_id: int = 7) -> tuple[bytes, dict[str, str]]:
+def woocommerce_delivery(
+    *,
+    topic: str,
+    payload: dict,
+    secret: str,
+    source: str = "http://127.0.0.1",
+    delivery_id: str | None = None,
+    webhook_id: int = 7,
+) -> tuple[bytes, dict[str, str]]:
     resource, _, event = topic.partition(".")
     body = json.dumps(payload).encode()
     headers = {

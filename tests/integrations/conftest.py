@@ -35,14 +35,25 @@ WEBHOOK_SECRET = "whsec-test-123"
 @pytest.fixture
 def shopify_connection(workspace, fake_shopify):
     with scope(workspace=workspace):
-        return services.connection_create(workspace=workspace, platform="shopify", name="Fake Shopify",
-                                          address=fake_shopify.url, access_token=fake_shopify.access_token,
-                                          webhook_secret=WEBHOOK_SECRET)
+        return services.connection_create(
+            workspace=workspace,
+            platform="shopify",
+            name="Fake Shopify",
+            address=fake_shopify.url,
+            access_token=fake_shopify.access_token,
+            webhook_secret=WEBHOOK_SECRET,
+        )
 
 
 @pytest.fixture
 def woo_connection(workspace, fake_woo):
     with scope(workspace=workspace):
-        return services.connection_create(workspace=workspace, platform="woocommerce", name="Fake Woo",
-                                          address=fake_woo.url, consumer_key=fake_woo.consumer_key,
-                                          consumer_secret=fake_woo.consumer_secret, webhook_secret=WEBHOOK_SECRET)
+        return services.connection_create(
+            workspace=workspace,
+            platform="woocommerce",
+            name="Fake Woo",
+            address=fake_woo.url,
+            consumer_key=fake_woo.consumer_key,
+            consumer_secret=fake_woo.consumer_secret,
+            webhook_secret=WEBHOOK_SECRET,
+        )

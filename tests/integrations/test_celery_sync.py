@@ -20,8 +20,13 @@ def test_full_sync_through_a_real_worker(celery_worker):
     other = WorkspaceFactory(slug="worker-other")
     with FakeShopify(catalogue, bucket_size=100_000, restore_rate=10_000) as server:
         with scope(workspace=workspace):
-            connection = services.connection_create(workspace=workspace, platform="shopify", name="Worker shop",
-                                                    address=server.url, access_token=server.access_token)
+            connection = services.connection_create(
+                workspace=workspace,
+                platform="shopify",
+                name="Worker shop",
+                address=server.url,
+                access_token=server.access_token,
+            )
             run = sync.sync_run_start(workspace=workspace, connection=connection, kind="full")
 
         deadline = time.monotonic() + 90
@@ -39,7 +44,8 @@ def test_full_sync_through_a_real_worker(celery_worker):
         assert Customer.objects.filter(source="shopify").count() == 25
         assert Product.objects.filter(source="shopify").count() == 6
         assert sorted(Order.objects.filter(source="shopify").values_list("external_id", flat=True)) == sorted(
-            str(o.id) for o in catalogue.orders)
+            str(o.id) for o in catalogue.orders
+        )
         assert SyncRun.objects.get().counts["orders"]["created"] == 150
     with scope(workspace=other):
         assert not Order.objects.exists()

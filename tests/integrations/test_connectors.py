@@ -16,8 +16,9 @@ def shopify(server, **options):
 
 
 def woo(server):
-    return WooCommerceConnector(base_url=server.url, consumer_key=server.consumer_key,
-                                consumer_secret=server.consumer_secret)
+    return WooCommerceConnector(
+        base_url=server.url, consumer_key=server.consumer_key, consumer_secret=server.consumer_secret
+    )
 
 
 def test_shopify_order_page_maps_graphql_shape(fake_shopify, catalogue):

@@ -18,8 +18,12 @@ def test_reconciliation_repairs_a_day_of_missed_orders(workspace, woo_connection
     # ...then three orders on one day whose webhooks never arrived (and that an incremental sync, whose watermark is
     # past their modification time, does not see either)
     noon = dt.datetime.combine(missed_day, dt.time(12), tzinfo=dt.UTC)
-    missed = [catalogue.add_order(created_at=noon + dt.timedelta(minutes=i), quantity=i + 1,
-                                  updated_at=noon - dt.timedelta(days=30)) for i in range(3)]
+    missed = [
+        catalogue.add_order(
+            created_at=noon + dt.timedelta(minutes=i), quantity=i + 1, updated_at=noon - dt.timedelta(days=30)
+        )
+        for i in range(3)
+    ]
 
     with scope(workspace=workspace):
         run = reconciliation.connection_reconcile(workspace=workspace, connection=woo_connection, days=7, today=today)
@@ -33,8 +37,11 @@ def test_reconciliation_repairs_a_day_of_missed_orders(workspace, woo_connection
     assert row["crm_count_after"] == row["store_count"]
     assert run.message == "1 day(s) differed and were repaired (3 orders backfilled)."
     with scope(workspace=workspace):
-        assert set(Order.objects.filter(source="woocommerce", external_id__in=[str(o.id) for o in missed])
-                   .values_list("external_id", flat=True)) == {str(o.id) for o in missed}
+        assert set(
+            Order.objects.filter(source="woocommerce", external_id__in=[str(o.id) for o in missed]).values_list(
+                "external_id", flat=True
+            )
+        ) == {str(o.id) for o in missed}
 
 
 def test_reconciliation_of_a_matching_store_changes_nothing(workspace, shopify_connection, catalogue):

@@ -36,7 +36,8 @@ def test_full_shopify_sync_imports_exactly_the_store(workspace, other_workspace,
     assert run.status == SyncStatus.DONE, run.message
     with scope(workspace=workspace):
         assert sorted(rows(workspace, Customer, "shopify").values_list("external_id", flat=True)) == sorted(
-            str(c.id) for c in catalogue.customers)
+            str(c.id) for c in catalogue.customers
+        )
         assert rows(workspace, Product, "shopify").count() == 8
         orders = {o.external_id: o for o in rows(workspace, Order, "shopify")}
         assert len(orders) == 230

@@ -31,8 +31,9 @@ def tracking(workspace):
 
 def send(tracking, events, origin=None, client=None):
     headers = {"HTTP_ORIGIN": origin} if origin else {}
-    return (client or Client()).post(f"/t/{tracking.public_key}/batch", data=json.dumps({"batch": events}),
-                                     content_type="text/plain", **headers)
+    return (client or Client()).post(
+        f"/t/{tracking.public_key}/batch", data=json.dumps({"batch": events}), content_type="text/plain", **headers
+    )
 
 
 def event(kind, **extra):
@@ -40,15 +41,23 @@ def event(kind, **extra):
 
 
 def test_batch_is_recorded(workspace, tracking):
-    response = send(tracking, [event("page_viewed", properties={"path": "/"}, message_id="m1"),
-                               event("product_viewed", properties={"product_id": "42"}, message_id="m2"),
-                               event("added_to_cart", properties={"product_id": "42", "quantity": 1})])
+    response = send(
+        tracking,
+        [
+            event("page_viewed", properties={"path": "/"}, message_id="m1"),
+            event("product_viewed", properties={"product_id": "42"}, message_id="m2"),
+            event("added_to_cart", properties={"product_id": "42", "quantity": 1}),
+        ],
+    )
 
     assert response.status_code == 202
     assert response.json() == {"accepted": 3}
     with scope(workspace=workspace):
         assert sorted(Event.objects.filter(anonymous_id=VISITOR).values_list("type", flat=True)) == [
-            "added_to_cart", "page_viewed", "product_viewed"]
+            "added_to_cart",
+            "page_viewed",
+            "product_viewed",
+        ]
         tracking.refresh_from_db()
         assert tracking.events_received == 3
 
@@ -62,16 +71,21 @@ def test_replayed_messages_are_recorded_once(workspace, tracking):
         assert Event.objects.filter(anonymous_id=VISITOR).count() == 1
 
 
-@pytest.mark.parametrize(("events", "message"), [
-    ([{"type": "page_viewed"}], "event 0: anonymous_id: must be 8-64 letters, digits or _.:-"),
-    ([event("page_viewed"), event("bought_a_boat")],
-     "event 1: type: must be one of added_to_cart, checkout_started, identify, page_viewed, product_viewed"),
-    ([event("page_viewed", timestamp="yesterday")], "event 0: timestamp: must be an ISO 8601 date and time"),
-    ([event("page_viewed", properties=[1, 2])], "event 0: properties: must be an object"),
-    ([event("identify")], "event 0: email: identify needs an email (or customer_id with platform)"),
-    ([event("identify", email="not-an-email")], "event 0: email: is not a valid email address"),
-    ([], "batch: batch: is empty"),
-])
+@pytest.mark.parametrize(
+    ("events", "message"),
+    [
+        ([{"type": "page_viewed"}], "event 0: anonymous_id: must be 8-64 letters, digits or _.:-"),
+        (
+            [event("page_viewed"), event("bought_a_boat")],
+            "event 1: type: must be one of added_to_cart, checkout_started, identify, page_viewed, product_viewed",
+        ),
+        ([event("page_viewed", timestamp="yesterday")], "event 0: timestamp: must be an ISO 8601 date and time"),
+        ([event("page_viewed", properties=[1, 2])], "event 0: properties: must be an object"),
+        ([event("identify")], "event 0: email: identify needs an email (or customer_id with platform)"),
+        ([event("identify", email="not-an-email")], "event 0: email: is not a valid email address"),
+        ([], "batch: batch: is empty"),
+    ],
+)
 def test_malformed_batch_is_rejected_naming_index_and_field(workspace, tracking, events, message):
     before = workspace_fingerprint(workspace)
 
@@ -106,11 +120,18 @@ def test_rate_limit_per_key(workspace, tracking, settings):
 
 def test_cors_for_the_storefront_origin(workspace, tracking):
     with scope(workspace=workspace):
-        services.tracking_update(workspace=workspace, allowed_origins="https://shop.example.com",
-                                 abandoned_cart_delay_minutes=60, is_enabled=True)
+        services.tracking_update(
+            workspace=workspace,
+            allowed_origins="https://shop.example.com",
+            abandoned_cart_delay_minutes=60,
+            is_enabled=True,
+        )
 
-    preflight = Client().options(f"/t/{tracking.public_key}/batch", HTTP_ORIGIN="https://shop.example.com",
-                                 HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+    preflight = Client().options(
+        f"/t/{tracking.public_key}/batch",
+        HTTP_ORIGIN="https://shop.example.com",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+    )
     allowed = send(tracking, [event("page_viewed")], origin="https://shop.example.com")
     refused = send(tracking, [event("page_viewed")], origin="https://evil.example.net")
 
@@ -132,7 +153,11 @@ def test_identify_joins_earlier_anonymous_events_and_later_ones(workspace, track
     with scope(workspace=workspace):
         events = Event.objects.filter(anonymous_id=VISITOR)
         assert sorted(events.values_list("type", flat=True)) == [
-            "added_to_cart", "identified", "page_viewed", "product_viewed"]
+            "added_to_cart",
+            "identified",
+            "page_viewed",
+            "product_viewed",
+        ]
         assert set(events.values_list("customer_id", flat=True)) == {customer.pk}
 
 
@@ -147,16 +172,38 @@ def test_identify_of_an_unknown_email_creates_the_customer(workspace, tracking):
 
 def test_checkout_without_order_becomes_abandoned_after_the_delay(workspace, tracking):
     with scope(workspace=workspace):
-        services.tracking_update(workspace=workspace, allowed_origins="", abandoned_cart_delay_minutes=30,
-                                 is_enabled=True)
+        services.tracking_update(
+            workspace=workspace, allowed_origins="", abandoned_cart_delay_minutes=30, is_enabled=True
+        )
     started = timezone.now() - dt.timedelta(minutes=45)
-    send(tracking, [event("identify", email="cart@example.com"),
-                    event("checkout_started", timestamp=started.isoformat(), properties={
-                        "checkout_id": "chk-1", "value": "59.00", "currency": "EUR",
-                        "items": [{"product_id": "9", "title": "Poles", "quantity": 1, "price": "59.00"}]})])
+    send(
+        tracking,
+        [
+            event("identify", email="cart@example.com"),
+            event(
+                "checkout_started",
+                timestamp=started.isoformat(),
+                properties={
+                    "checkout_id": "chk-1",
+                    "value": "59.00",
+                    "currency": "EUR",
+                    "items": [{"product_id": "9", "title": "Poles", "quantity": 1, "price": "59.00"}],
+                },
+            ),
+        ],
+    )
     recent = timezone.now() - dt.timedelta(minutes=10)
-    send(tracking, [{"type": "checkout_started", "anonymous_id": "a_someoneelse0001", "timestamp": recent.isoformat(),
-                     "properties": {"checkout_id": "chk-2", "value": 10}}])
+    send(
+        tracking,
+        [
+            {
+                "type": "checkout_started",
+                "anonymous_id": "a_someoneelse0001",
+                "timestamp": recent.isoformat(),
+                "properties": {"checkout_id": "chk-2", "value": 10},
+            }
+        ],
+    )
 
     integrations_minute_tick(workspace.id)
 
@@ -175,5 +222,7 @@ def test_tracker_js_is_served_with_the_endpoint(tracking):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/javascript")
     body = response.content.decode()
-    assert f"/t/{tracking.public_key}/batch" in body
+    from django.utils.html import escapejs
+
+    assert f'var ENDPOINT = "{escapejs(f"http://testserver/t/{tracking.public_key}/batch")}";' in body
     assert "identify" in body and "checkout_started" in body

@@ -29,9 +29,16 @@ def test_page_shows_connections_snippet_and_form(owner_client, workspace):
 
 def test_add_connection_checks_it_and_runs_the_first_full_sync(owner_client, workspace, fake_shopify, catalogue):
     with TestCase.captureOnCommitCallbacks(execute=True):
-        response = owner_client.post(url("connection_add", workspace), {
-            "platform": "shopify", "name": "Demo shop", "address": fake_shopify.url,
-            "access_token": fake_shopify.access_token, "webhook_secret": "s3cret"})
+        response = owner_client.post(
+            url("connection_add", workspace),
+            {
+                "platform": "shopify",
+                "name": "Demo shop",
+                "address": fake_shopify.url,
+                "access_token": fake_shopify.access_token,
+                "webhook_secret": "s3cret",
+            },
+        )
 
     with scope(workspace=workspace):
         connection = StoreConnection.objects.get()
@@ -46,12 +53,15 @@ def test_add_connection_checks_it_and_runs_the_first_full_sync(owner_client, wor
 
     page = owner_client.get(response["Location"]).content.decode()
     assert "Healthy" in page
-    assert "aria-valuenow=\"100\"" in page
+    assert 'aria-valuenow="100"' in page
 
 
 def test_add_with_a_wrong_token_saves_and_says_what_failed(owner_client, workspace, fake_shopify):
-    response = owner_client.post(url("connection_add", workspace), {
-        "platform": "shopify", "address": fake_shopify.url, "access_token": "wrong"}, follow=True)
+    response = owner_client.post(
+        url("connection_add", workspace),
+        {"platform": "shopify", "address": fake_shopify.url, "access_token": "wrong"},
+        follow=True,
+    )
 
     body = response.content.decode()
     assert "the check failed: Shopify refused the access token" in body
@@ -61,8 +71,9 @@ def test_add_with_a_wrong_token_saves_and_says_what_failed(owner_client, workspa
 
 
 def test_add_without_credentials_is_a_form_error(owner_client, workspace):
-    response = owner_client.post(url("connection_add", workspace), {
-        "platform": "woocommerce", "address": "https://shop.example.com"})
+    response = owner_client.post(
+        url("connection_add", workspace), {"platform": "woocommerce", "address": "https://shop.example.com"}
+    )
 
     assert response.status_code == 400
     assert "needs the consumer key and the consumer secret" in response.content.decode()
@@ -71,16 +82,19 @@ def test_add_without_credentials_is_a_form_error(owner_client, workspace):
 def test_local_addresses_are_refused_unless_allowed(owner_client, workspace, settings):
     settings.INTEGRATIONS_ALLOW_LOCAL_STORES = False
 
-    response = owner_client.post(url("connection_add", workspace), {
-        "platform": "shopify", "address": "http://127.0.0.1:6379", "access_token": "x"})
+    response = owner_client.post(
+        url("connection_add", workspace),
+        {"platform": "shopify", "address": "http://127.0.0.1:6379", "access_token": "x"},
+    )
 
     assert response.status_code == 400
     assert "Local and private network addresses cannot be connected." in response.content.decode()
 
 
 def test_check_connection_with_htmx_returns_the_partial(owner_client, workspace, shopify_connection):
-    response = owner_client.post(url("connection_check", workspace, connection_id=shopify_connection.pk),
-                                 HTTP_HX_REQUEST="true")
+    response = owner_client.post(
+        url("connection_check", workspace, connection_id=shopify_connection.pk), HTTP_HX_REQUEST="true"
+    )
 
     body = response.content.decode()
     assert response.status_code == 200
@@ -115,8 +129,9 @@ def test_members_without_the_capability_cannot_change_connections(make_member_cl
     connection = StoreConnectionFactory(workspace=workspace)
 
     responses = [
-        client.post(url("connection_add", workspace), {"platform": "shopify", "address": "x.myshopify.com",
-                                                       "access_token": "t"}),
+        client.post(
+            url("connection_add", workspace), {"platform": "shopify", "address": "x.myshopify.com", "access_token": "t"}
+        ),
         client.post(url("connection_pause", workspace, connection_id=connection.pk), {"is_paused": "1"}),
         client.post(url("connection_remove", workspace, connection_id=connection.pk)),
         client.post(url("connection_sync", workspace, connection_id=connection.pk)),
@@ -131,11 +146,17 @@ def test_members_without_the_capability_cannot_change_connections(make_member_cl
 
 
 def test_progress_partial_polls_while_running(owner_client, workspace):
-    run = SyncRunFactory(connection__workspace=workspace, status="running", pages_done=3, pages_expected=12,
-                         counts={"orders": {"created": 250, "updated": 0, "skipped": 0, "failed": 0}})
+    run = SyncRunFactory(
+        connection__workspace=workspace,
+        status="running",
+        pages_done=3,
+        pages_expected=12,
+        counts={"orders": {"created": 250, "updated": 0, "skipped": 0, "failed": 0}},
+    )
 
-    response = owner_client.get(url("run_progress", workspace, connection_id=run.connection_id, run_id=run.pk),
-                                HTTP_HX_REQUEST="true")
+    response = owner_client.get(
+        url("run_progress", workspace, connection_id=run.connection_id, run_id=run.pk), HTTP_HX_REQUEST="true"
+    )
 
     body = response.content.decode()
     assert "<html" not in body
@@ -161,8 +182,10 @@ def test_cannot_access_other_workspace_connection(owner_client, workspace, other
 
 
 def test_tracking_settings_validate_origins(owner_client, workspace):
-    response = owner_client.post(url("tracking_update", workspace), {
-        "allowed_origins": "shop.example.com/path", "abandoned_cart_delay_minutes": 60, "is_enabled": "on"},
-        follow=True)
+    response = owner_client.post(
+        url("tracking_update", workspace),
+        {"allowed_origins": "shop.example.com/path", "abandoned_cart_delay_minutes": 60, "is_enabled": "on"},
+        follow=True,
+    )
 
     assert "is not an origin: write it like https://shop.example.com" in response.content.decode()

@@ -37,8 +37,9 @@ def order_payload(catalogue):
     return render.shopify_order_rest(catalogue.orders[0], catalogue)
 
 
-def test_signed_order_webhook_lands_the_order(workspace, shopify_connection, order_payload,
-                                              django_capture_on_commit_callbacks):
+def test_signed_order_webhook_lands_the_order(
+    workspace, shopify_connection, order_payload, django_capture_on_commit_callbacks
+):
     body, headers = shopify_delivery(topic="orders/create", payload=order_payload, secret=WEBHOOK_SECRET)
 
     response = deliver(django_capture_on_commit_callbacks, shopify_connection, body, headers)
@@ -55,8 +56,9 @@ def test_signed_order_webhook_lands_the_order(workspace, shopify_connection, ord
 
 
 @pytest.mark.parametrize("signature", ["", "bm90IHRoZSByaWdodCBzaWduYXR1cmU=", None])
-def test_bad_or_missing_signature_is_401_and_stores_nothing(workspace, shopify_connection, order_payload, signature,
-                                                            django_capture_on_commit_callbacks):
+def test_bad_or_missing_signature_is_401_and_stores_nothing(
+    workspace, shopify_connection, order_payload, signature, django_capture_on_commit_callbacks
+):
     body, headers = shopify_delivery(topic="orders/create", payload=order_payload, secret=WEBHOOK_SECRET)
     if signature is None:
         headers.pop("X-Shopify-Hmac-Sha256")
@@ -81,8 +83,9 @@ def test_tampered_body_is_refused(workspace, shopify_connection, order_payload, 
     assert workspace_fingerprint(workspace) == before
 
 
-def test_replayed_delivery_changes_nothing(workspace, shopify_connection, order_payload,
-                                           django_capture_on_commit_callbacks):
+def test_replayed_delivery_changes_nothing(
+    workspace, shopify_connection, order_payload, django_capture_on_commit_callbacks
+):
     body, headers = shopify_delivery(topic="orders/create", payload=order_payload, secret=WEBHOOK_SECRET)
     deliver(django_capture_on_commit_callbacks, shopify_connection, body, headers)
     before = workspace_fingerprint(workspace)
@@ -94,11 +97,13 @@ def test_replayed_delivery_changes_nothing(workspace, shopify_connection, order_
     assert workspace_fingerprint(workspace) == before
 
 
-def test_previous_secret_is_accepted_during_rotation_only(workspace, shopify_connection, order_payload,
-                                                          django_capture_on_commit_callbacks):
+def test_previous_secret_is_accepted_during_rotation_only(
+    workspace, shopify_connection, order_payload, django_capture_on_commit_callbacks
+):
     with scope(workspace=workspace):
-        services.connection_rotate_webhook_secret(workspace=workspace, connection=shopify_connection,
-                                                  new_secret="brand-new")
+        services.connection_rotate_webhook_secret(
+            workspace=workspace, connection=shopify_connection, new_secret="brand-new"
+        )
     old_body, old_headers = shopify_delivery(topic="orders/create", payload=order_payload, secret=WEBHOOK_SECRET)
     assert deliver(django_capture_on_commit_callbacks, shopify_connection, old_body, old_headers).status_code == 200
 
@@ -110,36 +115,53 @@ def test_previous_secret_is_accepted_during_rotation_only(workspace, shopify_con
     assert deliver(django_capture_on_commit_callbacks, shopify_connection, body, headers).status_code == 200
 
 
-def test_consent_comes_from_the_consent_topic_not_the_customer_payload(workspace, shopify_connection, catalogue,
-                                                                       django_capture_on_commit_callbacks):
+def test_consent_comes_from_the_consent_topic_not_the_customer_payload(
+    workspace, shopify_connection, catalogue, django_capture_on_commit_callbacks
+):
     customer = catalogue.customers[0]
     customer.is_subscribed = True
-    body, headers = shopify_delivery(topic="customers/create", payload=render.shopify_customer_rest(customer),
-                                     secret=WEBHOOK_SECRET)
+    body, headers = shopify_delivery(
+        topic="customers/create", payload=render.shopify_customer_rest(customer), secret=WEBHOOK_SECRET
+    )
     deliver(django_capture_on_commit_callbacks, shopify_connection, body, headers)
     with scope(workspace=workspace):
         assert Customer.objects.get(source="shopify", external_id=str(customer.id)).email_consent == "not_subscribed"
 
-    consent = {"customer_id": customer.id, "email_address": customer.email, "email_marketing_consent": {
-        "state": "subscribed", "opt_in_level": "confirmed_opt_in", "consent_updated_at": "2026-01-05T10:00:00Z",
-        "consent_collected_from": "SHOPIFY"}}
-    body, headers = shopify_delivery(topic="customers/email_marketing_consent_update", payload=consent,
-                                     secret=WEBHOOK_SECRET)
+    consent = {
+        "customer_id": customer.id,
+        "email_address": customer.email,
+        "email_marketing_consent": {
+            "state": "subscribed",
+            "opt_in_level": "confirmed_opt_in",
+            "consent_updated_at": "2026-01-05T10:00:00Z",
+            "consent_collected_from": "SHOPIFY",
+        },
+    }
+    body, headers = shopify_delivery(
+        topic="customers/email_marketing_consent_update", payload=consent, secret=WEBHOOK_SECRET
+    )
     deliver(django_capture_on_commit_callbacks, shopify_connection, body, headers)
 
     with scope(workspace=workspace):
         stored = Customer.objects.get(source="shopify", external_id=str(customer.id))
         assert (stored.email_consent, stored.email_consent_source, stored.email_consent_version) == (
-            "subscribed", "shopify", "confirmed_opt_in")
+            "subscribed",
+            "shopify",
+            "confirmed_opt_in",
+        )
         assert stored.email_consent_at == dt.datetime(2026, 1, 5, 10, tzinfo=dt.UTC)
         assert Event.objects.filter(customer=stored, type="consent_changed").count() == 1
 
 
-def test_checkout_webhook_creates_an_open_cart(workspace, shopify_connection, catalogue,
-                                               django_capture_on_commit_callbacks):
+def test_checkout_webhook_creates_an_open_cart(
+    workspace, shopify_connection, catalogue, django_capture_on_commit_callbacks
+):
     checkout = catalogue.checkouts[0]
-    body, headers = shopify_delivery(topic="checkouts/create", secret=WEBHOOK_SECRET,
-                                     payload=render.shopify_checkout_rest(checkout, catalogue, "fake-shop.myshopify.com"))
+    body, headers = shopify_delivery(
+        topic="checkouts/create",
+        secret=WEBHOOK_SECRET,
+        payload=render.shopify_checkout_rest(checkout, catalogue, "fake-shop.myshopify.com"),
+    )
 
     deliver(django_capture_on_commit_callbacks, shopify_connection, body, headers)
 
@@ -147,12 +169,17 @@ def test_checkout_webhook_creates_an_open_cart(workspace, shopify_connection, ca
         from customers.models import Cart
 
         cart = Cart.objects.get(source="shopify", external_id=str(checkout.id))
-        assert (cart.status, cart.value, cart.customer.external_id) == ("open", checkout.total, str(checkout.customer_id))
+        assert (cart.status, cart.value, cart.customer.external_id) == (
+            "open",
+            checkout.total,
+            str(checkout.customer_id),
+        )
 
 
 def test_app_uninstalled_pauses_the_connection(workspace, shopify_connection, django_capture_on_commit_callbacks):
-    body, headers = shopify_delivery(topic="app/uninstalled", secret=WEBHOOK_SECRET,
-                                     payload={"id": 1, "domain": "fake-shop.myshopify.com"})
+    body, headers = shopify_delivery(
+        topic="app/uninstalled", secret=WEBHOOK_SECRET, payload={"id": 1, "domain": "fake-shop.myshopify.com"}
+    )
 
     deliver(django_capture_on_commit_callbacks, shopify_connection, body, headers)
 
@@ -164,11 +191,16 @@ def test_customers_redact_reaches_the_erasure_service_or_says_it_is_missing(
     workspace, shopify_connection, catalogue, django_capture_on_commit_callbacks
 ):
     customer = catalogue.customers[0]
-    body, headers = shopify_delivery(topic="customers/create", payload=render.shopify_customer_rest(customer),
-                                     secret=WEBHOOK_SECRET)
+    body, headers = shopify_delivery(
+        topic="customers/create", payload=render.shopify_customer_rest(customer), secret=WEBHOOK_SECRET
+    )
     deliver(django_capture_on_commit_callbacks, shopify_connection, body, headers)
-    payload = {"shop_id": 1, "shop_domain": "fake-shop.myshopify.com", "customer": {
-        "id": customer.id, "email": customer.email, "phone": customer.phone}, "orders_to_redact": []}
+    payload = {
+        "shop_id": 1,
+        "shop_domain": "fake-shop.myshopify.com",
+        "customer": {"id": customer.id, "email": customer.email, "phone": customer.phone},
+        "orders_to_redact": [],
+    }
     body, headers = shopify_delivery(topic="customers/redact", payload=payload, secret=WEBHOOK_SECRET)
 
     deliver(django_capture_on_commit_callbacks, shopify_connection, body, headers)
@@ -188,8 +220,9 @@ def test_customers_redact_reaches_the_erasure_service_or_says_it_is_missing(
 
 def test_woocommerce_order_webhook(workspace, woo_connection, catalogue, django_capture_on_commit_callbacks):
     order = catalogue.orders[5]
-    body, headers = woocommerce_delivery(topic="order.created", payload=render.woo_order(order, catalogue),
-                                         secret=WEBHOOK_SECRET)
+    body, headers = woocommerce_delivery(
+        topic="order.created", payload=render.woo_order(order, catalogue), secret=WEBHOOK_SECRET
+    )
 
     response = deliver(django_capture_on_commit_callbacks, woo_connection, body, headers)
 
@@ -201,16 +234,18 @@ def test_woocommerce_order_webhook(workspace, woo_connection, catalogue, django_
 
 
 def test_woocommerce_bad_signature(workspace, woo_connection, catalogue, django_capture_on_commit_callbacks):
-    body, headers = woocommerce_delivery(topic="order.created", payload=render.woo_order(catalogue.orders[0], catalogue),
-                                         secret="not-the-secret")
+    body, headers = woocommerce_delivery(
+        topic="order.created", payload=render.woo_order(catalogue.orders[0], catalogue), secret="not-the-secret"
+    )
     before = workspace_fingerprint(workspace)
 
     assert deliver(django_capture_on_commit_callbacks, woo_connection, body, headers).status_code == 401
     assert workspace_fingerprint(workspace) == before
 
 
-def test_woocommerce_creation_ping_is_acknowledged_without_effect(workspace, woo_connection,
-                                                                  django_capture_on_commit_callbacks):
+def test_woocommerce_creation_ping_is_acknowledged_without_effect(
+    workspace, woo_connection, django_capture_on_commit_callbacks
+):
     body, headers = woocommerce_ping(webhook_id=12)
     before = workspace_fingerprint(workspace)
 
@@ -220,8 +255,9 @@ def test_woocommerce_creation_ping_is_acknowledged_without_effect(workspace, woo
     assert workspace_fingerprint(workspace) == before
 
 
-def test_woocommerce_deleted_body_with_only_an_id(workspace, woo_connection, catalogue,
-                                                  django_capture_on_commit_callbacks):
+def test_woocommerce_deleted_body_with_only_an_id(
+    workspace, woo_connection, catalogue, django_capture_on_commit_callbacks
+):
     body, headers = woocommerce_delivery(topic="order.deleted", payload={"id": 4242}, secret=WEBHOOK_SECRET)
 
     response = deliver(django_capture_on_commit_callbacks, woo_connection, body, headers)
@@ -229,8 +265,7 @@ def test_woocommerce_deleted_body_with_only_an_id(workspace, woo_connection, cat
     assert response.status_code == 200
     with scope(workspace=workspace):
         delivery = WebhookDelivery.objects.get()
-        assert (delivery.status, delivery.message) == (
-            "ignored", "order 4242 was deleted in WooCommerce; history kept")
+        assert (delivery.status, delivery.message) == ("ignored", "order 4242 was deleted in WooCommerce; history kept")
 
 
 def test_unknown_webhook_address_is_404(db):
@@ -243,8 +278,9 @@ def test_webhook_answers_fast(workspace, shopify_connection, catalogue, settings
     """The request only verifies and records; processing happens in the task (queued on commit)."""
     import time
 
-    body, headers = shopify_delivery(topic="orders/create", secret=WEBHOOK_SECRET,
-                                     payload=render.shopify_order_rest(catalogue.orders[1], catalogue))
+    body, headers = shopify_delivery(
+        topic="orders/create", secret=WEBHOOK_SECRET, payload=render.shopify_order_rest(catalogue.orders[1], catalogue)
+    )
     started = time.perf_counter()
     response = post(shopify_connection, body, headers)
     elapsed = time.perf_counter() - started
