@@ -212,3 +212,19 @@ def test_attachment_download(workspace, rep_client, ticket):
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == b"receipt"
     assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_customer_page_shows_the_support_card(workspace, rep_client, ticket):
+    with scopes_disabled():
+        customer = ticket.customer
+    Customer = type(customer)
+    with scope(workspace=workspace):
+        Customer.objects.filter(pk=customer.pk).update(open_tickets_count=1, last_csat_score=4, last_nps_score=3)
+
+    response = rep_client.get(f"/w/{workspace.slug}/customers/{customer.pk}/")
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-testid="support-card"' in body
+    assert "1 open ticket<" in body and "CSAT 4/5" in body and "NPS 3 (detractor)" in body
+    assert f"#{ticket.number} Broken zipper" in body
