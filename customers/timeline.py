@@ -67,7 +67,7 @@ def _email(verb: str) -> Callable[[dict], str]:
 def _ticket(verb: str) -> Callable[[dict], str]:
     def summary(props: dict) -> str:
         subject = props.get("subject") or ""
-        number = props.get("ticket_id") or props.get("number") or ""
+        number = props.get("number") or props.get("ticket_id") or ""  # the ticket's own number, as reps know it
         return _join(
             f"{verb} ticket {('#' + str(number)) if number else ''}".strip(), f"“{subject}”" if subject else ""
         )

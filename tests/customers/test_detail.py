@@ -54,7 +54,7 @@ def test_every_event_type_has_an_icon_and_a_one_line_summary():
             "Email consent: not subscribed → subscribed · via shopify",
         ),
         EventType.NOTE_ADDED: ({"author": "Dana", "excerpt": "Called"}, "Dana: Called"),
-        EventType.TICKET_OPENED: ({"ticket_id": 7, "subject": "Late"}, "Opened ticket #7 · “Late”"),
+        EventType.TICKET_OPENED: ({"ticket_id": 7, "number": 1042, "subject": "Late"}, "Opened ticket #1042 · “Late”"),
     }
     for event_type, (properties, expected) in samples.items():
         entry = timeline_entry(Event(type=event_type, properties=properties, occurred_at=timezone.now()))
