@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pandas as pd
-from django.db.models import Avg, Count, Q, Sum
+from django.db import connection
+from django.db.models import Avg, Count, Exists, OuterRef, Q, Sum
 
 from analytics.models import CohortMetrics, DailyMetrics, ModelFit, ProductDailyMetrics
-from analytics.transforms import range_customer_counts
 from crm.models import Workspace
 
 SUM_FIELDS = [
@@ -41,7 +41,7 @@ SUM_FIELDS = [
     "csat_responses",
     "csat_satisfied",
 ]
-DAY_FIELDS = ["date", *SUM_FIELDS, "customers_ordered", "second_order_gaps", "later_order_gaps"]
+DAY_FIELDS = ["date", *SUM_FIELDS, "customers_ordered"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,6 +150,52 @@ def cumulative_customer_revenue(*, workspace: Workspace, days: list[dt.date]) ->
     }
 
 
+def range_customer_counts_sql(*, workspace: Workspace, periods: list[DateRange]) -> list[dict[str, int]]:
+    """``transforms.range_customer_counts`` done inside the database, so the gap histograms never leave it.
+
+    For each period: customers (distinct, who ordered), new, returning and repeat customers (see the transform's
+    docstring for the counting rule). One query for all periods.
+    """
+    table = DailyMetrics._meta.db_table
+    if connection.vendor == "postgresql":
+        each = "jsonb_each_text({column})"
+        offset = "(d.date - %s::date)"
+    else:
+        each = "json_each({column})"
+        offset = "CAST(julianday(d.date) - julianday(%s) AS INTEGER)"
+    selects, params = [], []
+    for period in periods:
+        # second order days reaching before the start, all second order days, later ones reaching before it
+        for column, condition in (
+            ("second_order_gaps", f"CAST(g.key AS INTEGER) > {offset}"),
+            ("second_order_gaps", None),
+            ("later_order_gaps", f"CAST(g.key AS INTEGER) > {offset}"),
+        ):
+            where = "d.date >= %s AND d.date <= %s" + (f" AND {condition}" if condition else "")
+            histogram = each.format(column="d." + column)
+            selects.append(
+                f"(SELECT COALESCE(SUM(CAST(g.value AS INTEGER)), 0) FROM {table} d, {histogram} AS g"
+                f" WHERE d.workspace_id = %s AND {where})"
+            )
+            params += [workspace.id, period.start, period.end] + ([period.start] if condition else [])
+        selects.append(
+            f"(SELECT COALESCE(SUM(new_customers), 0) FROM {table} d WHERE d.workspace_id = %s "
+            "AND d.date >= %s AND d.date <= %s)"
+        )
+        params += [workspace.id, period.start, period.end]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(selects), params)  # noqa: S608 - table from model meta
+        values = [int(v) for v in cursor.fetchone()]
+    results = []
+    for index in range(len(periods)):
+        second_before, second_all, later_before, new = values[index * 4 : index * 4 + 4]
+        returning = second_before + later_before
+        results.append(
+            {"customers": new + returning, "new": new, "returning": returning, "repeat": second_all + later_before}
+        )
+    return results
+
+
 def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
@@ -193,9 +239,10 @@ def overview(*, workspace: Workspace, date_range: DateRange) -> Overview:
     cumulative = cumulative_customer_revenue(workspace=workspace, days=[previous.end, date_range.end])
     fit = ModelFit.objects.filter(workspace=workspace, status=ModelFit.Status.FITTED).first()
 
-    def figures(period_rows: list[dict], period: DateRange, start_active: int, end_active: int, end_day: dt.date):
+    counts_now, counts_before = range_customer_counts_sql(workspace=workspace, periods=[date_range, previous])
+
+    def figures(period_rows: list[dict], counts: dict, start_active: int, end_active: int, end_day: dt.date):
         totals = {name: float(sum(r[name] for r in period_rows)) for name in SUM_FIELDS}
-        counts = range_customer_counts(period_rows, start=period.start)
         revenue_so_far, customers_so_far = cumulative[end_day]
         return {
             "revenue": totals["revenue"],
@@ -218,8 +265,8 @@ def overview(*, workspace: Workspace, date_range: DateRange) -> Overview:
             "csat": _ratio(totals["csat_satisfied"], totals["csat_responses"]),
         }
 
-    now = figures(current_rows, date_range, active[marks[1]], active[marks[2]], date_range.end)
-    before = figures(previous_rows, previous, active[marks[0]], active[marks[1]], previous.end)
+    now = figures(current_rows, counts_now, active[marks[1]], active[marks[2]], date_range.end)
+    before = figures(previous_rows, counts_before, active[marks[0]], active[marks[1]], previous.end)
     now["predicted_clv"] = float(fit.average_predicted_clv) if fit and fit.average_predicted_clv is not None else None
     before["predicted_clv"] = None
 
@@ -288,8 +335,7 @@ def overview(*, workspace: Workspace, date_range: DateRange) -> Overview:
         range=date_range,
         previous_range=previous,
         kpis=kpis,
-        has_orders=any(r["orders"] for r in rows)
-        or DailyMetrics.objects.filter(workspace=workspace, orders__gt=0).exists(),
+        has_orders=any(r["orders"] for r in rows),
         has_sessions=any(r["sessions"] for r in rows),
     )
 
@@ -369,15 +415,24 @@ class DataStatus:
 
 
 def data_status(*, workspace: Workspace) -> DataStatus:
+    """Four yes/no questions in one round trip."""
     from analytics.models import RollupState
     from customers.models import Customer, Event, Order
 
-    return DataStatus(
-        has_customers=Customer.objects.filter(workspace=workspace).exists(),
-        has_orders=Order.objects.filter(workspace=workspace).exists(),
-        has_events=Event.objects.filter(workspace=workspace, type__in=["page_viewed", "product_viewed"]).exists(),
-        has_rollups=RollupState.objects.filter(workspace=workspace, last_refreshed_at__isnull=False).exists(),
+    row = (
+        Workspace.objects.filter(pk=workspace.pk)
+        .annotate(
+            has_customers=Exists(Customer.objects.filter(workspace=OuterRef("pk"))),
+            has_orders=Exists(Order.objects.filter(workspace=OuterRef("pk"))),
+            has_events=Exists(
+                Event.objects.filter(workspace=OuterRef("pk"), type__in=["page_viewed", "product_viewed"])
+            ),
+            has_rollups=Exists(RollupState.objects.filter(workspace=OuterRef("pk"), last_refreshed_at__isnull=False)),
+        )
+        .values("has_customers", "has_orders", "has_events", "has_rollups")
+        .get()
     )
+    return DataStatus(**row)
 
 
 def customers_by_predicted_clv(*, workspace: Workspace, limit: int = 10):

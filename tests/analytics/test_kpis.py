@@ -161,3 +161,20 @@ def test_incremental_refresh_of_one_day_matches_a_full_rebuild(workspace):
     assert [(k.key, k.value, k.previous) for k in incremental.kpis] == [
         (k.key, k.value, k.previous) for k in rebuilt.kpis
     ]
+
+
+def test_customer_counts_in_sql_match_the_pure_rule(workspace, march_overview):
+    from analytics.transforms import range_customer_counts
+
+    with scope(workspace=workspace):
+        rows = selectors.daily_rows(
+            workspace=workspace,
+            date_range=MARCH,
+            fields=["date", "new_customers", "second_order_gaps", "later_order_gaps"],
+        )
+        in_sql = selectors.range_customer_counts_sql(workspace=workspace, periods=[MARCH, MARCH.previous()])
+
+    # March: A, B, C, H ordered; B and H are new; A, B, C ordered on two days by Mar 31.
+    assert range_customer_counts(rows, start=MARCH.start) == {"customers": 4, "new": 2, "returning": 2, "repeat": 3}
+    assert in_sql[0] == {"customers": 4, "new": 2, "returning": 2, "repeat": 3}
+    assert in_sql[1] == {"customers": 1, "new": 1, "returning": 0, "repeat": 0}
