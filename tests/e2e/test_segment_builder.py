@@ -101,3 +101,39 @@ def test_marketer_builds_the_segment_and_sees_exactly_the_right_customers(transa
         segment = Segment.objects.get(workspace=workspace, name="Lapsed shoe lovers")
         stored = set(SegmentMembership.objects.filter(segment=segment).values_list("customer__email", flat=True))
     assert stored == {"eve@gmail.com", "fay@gmail.com"}
+
+
+def test_store_owner_rescores_and_reads_the_rfm_page_and_customer_card(transactional_db, browser_page):
+    workspace = WorkspaceFactory(name="Acme Outfitters", slug="acme")
+    MembershipFactory(workspace=workspace, role="owner", user__email="owner@acme.test")
+    store = build_store(workspace)
+    page = browser_page
+    _sign_in(page, "owner@acme.test")
+
+    page.goto("/w/acme/segments/rfm/")
+    assert "Not scored yet" in page.inner_text("main")
+    page.click("text=Rescore now")
+    page.wait_for_load_state("networkidle")
+
+    # every customer is counted once, in the grid (buyers) and in the groups table (buyers and prospects)
+    grid_total = sum(int(t) for t in page.locator("#rfm-grid [data-customers]").all_inner_texts())
+    group_total = sum(int(t) for t in page.locator("#rfm-groups [data-customers]").all_inner_texts())
+    assert (grid_total, group_total) == (6, 7)
+    assert page.inner_text('#rfm-groups tr[data-group="Prospects"] [data-customers]') == "1"  # Cat
+    screenshot(page, "rfm-page")
+
+    # the group links to its customers
+    link = page.locator('#rfm-groups tr[data-group="Prospects"] a')
+    assert link.get_attribute("href") == "/w/acme/customers/?rfm_group=Prospects"
+
+    # and a customer's page shows their own scores and group history
+    # (Dan: last order 30 days ago, tied 2nd-oldest of six buyers -> R2; one order, the smallest spend -> F1 M1)
+    page.goto(f"/w/acme/customers/{store['customers']['dan'].pk}/")
+    card = page.locator("#customer-rfm-card")
+    assert card.locator("[data-testid=rfm-group]").inner_text() == "Almost lost"
+    assert card.locator("[data-testid=rfm-scores]").inner_text().split() == [
+        "2", "Recency", "1", "Frequency", "1", "Monetary",
+    ]  # fmt: skip
+    assert "New → Almost lost" in card.locator("[data-testid=rfm-history]").inner_text()
+    card.scroll_into_view_if_needed()
+    screenshot(page, "customer-rfm-card")
