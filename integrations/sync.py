@@ -11,6 +11,7 @@ RETRYING with ``retry_at`` set by exponential backoff; the minute tick resumes i
 import datetime as dt
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from django.utils import timezone
 from crm.exceptions import DomainError
 from crm.models import Workspace
 from customers import services as customer_services
+from customers.records import UpsertResult
 from integrations.connectors import ConnectorError, Page, connector_for
 from integrations.connectors.base import parse_datetime
 from integrations.models import ConnectionStatus, StoreConnection, SyncKind, SyncRun, SyncStatus
@@ -29,7 +31,7 @@ logger = logging.getLogger(__name__)
 MAX_ERRORS_KEPT = 200
 WATERMARK_OVERLAP = dt.timedelta(minutes=5)  # re-read a little before the watermark: clocks and commits drift
 
-UPSERTS = {
+UPSERTS: dict[str, Callable[..., UpsertResult]] = {
     "customers": customer_services.customers_bulk_upsert,
     "products": customer_services.products_bulk_upsert,
     "orders": customer_services.orders_bulk_upsert,

@@ -120,7 +120,7 @@ def _event_parse(index: int, item: Any, now: dt.datetime, errors: list[FieldErro
     message_id = item.get("message_id", "")
     if message_id and (not isinstance(message_id, str) or not MESSAGE_ID.match(message_id)):
         fail("message_id", "must be 1-64 letters, digits or _.:-")
-    occurred_at = now
+    occurred_at: dt.datetime | None = now
     if item.get("timestamp") is not None:
         occurred_at = parse_datetime(item["timestamp"]) if isinstance(item["timestamp"], str) else None
         if occurred_at is None:
@@ -150,9 +150,9 @@ def _event_parse(index: int, item: Any, now: dt.datetime, errors: list[FieldErro
     if errors and errors[-1].index == index:
         return None
     return TrackedEvent(
-        type=TRACKED_TYPES[kind],
-        anonymous_id=anonymous_id,
-        occurred_at=occurred_at,
+        type=TRACKED_TYPES[str(kind)],
+        anonymous_id=str(anonymous_id),
+        occurred_at=occurred_at or now,
         properties=properties,
         message_id=message_id or "",
         email=str(email).strip().lower(),

@@ -9,7 +9,6 @@ Shopify signs the raw body with HMAC-SHA256 (base64) in ``X-Shopify-Hmac-Sha256`
 import base64
 import hashlib
 import hmac
-import inspect
 import logging
 import re
 from dataclasses import dataclass
@@ -223,14 +222,8 @@ def _erase(workspace: Workspace, customers: list[Customer], *, reason: str) -> t
         return WebhookDelivery.Status.FAILED, (
             f"{reason}: {len(customers)} customer(s) must be erased, but the erasure service is not available"
         )
-    accepted = inspect.signature(customer_erase).parameters
     for customer in customers:
-        options = {"workspace": workspace, "customer": customer}
-        if "actor" in accepted:
-            options["actor"] = None
-        if "reason" in accepted:
-            options["reason"] = reason
-        customer_erase(**options)
+        customer_erase(workspace=workspace, customer=customer)
     return WebhookDelivery.Status.PROCESSED, f"{reason}: {len(customers)} customer(s) erased"
 
 

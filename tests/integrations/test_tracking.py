@@ -226,3 +226,44 @@ def test_tracker_js_is_served_with_the_endpoint(tracking):
 
     assert f'var ENDPOINT = "{escapejs(f"http://testserver/t/{tracking.public_key}/batch")}";' in body
     assert "identify" in body and "checkout_started" in body
+
+
+def test_a_later_order_marks_the_abandoned_cart_recovered(
+    workspace, tracking, shopify_connection, catalogue, django_capture_on_commit_callbacks
+):
+    from integrations.fake_store import render
+    from integrations.fake_store.webhooks import as_django_headers, shopify_delivery
+    from tests.integrations.conftest import WEBHOOK_SECRET
+
+    shopper = catalogue.customers[0]
+    hook = f"/hooks/shopify/{shopify_connection.webhook_token}/"
+    body, headers = shopify_delivery(
+        topic="customers/create", payload=render.shopify_customer_rest(shopper), secret=WEBHOOK_SECRET
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        Client().post(hook, data=body, **as_django_headers(headers))
+    started = timezone.now() - dt.timedelta(hours=2)
+    send(
+        tracking,
+        [
+            event("identify", email=shopper.email),
+            event(
+                "checkout_started", timestamp=started.isoformat(), properties={"checkout_id": "chk-9", "value": "35.00"}
+            ),
+        ],
+    )
+    integrations_minute_tick(workspace.id)
+    with scope(workspace=workspace):
+        assert Cart.objects.get(external_id="chk-9").status == "abandoned"
+
+    order = catalogue.add_order(created_at=timezone.now().replace(microsecond=0), customer=shopper)
+    body, headers = shopify_delivery(
+        topic="orders/create", payload=render.shopify_order_rest(order, catalogue), secret=WEBHOOK_SECRET
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        Client().post(hook, data=body, **as_django_headers(headers))
+
+    with scope(workspace=workspace):
+        cart = Cart.objects.get(external_id="chk-9")
+        assert cart.status == "recovered"
+        assert cart.recovered_order.external_id == str(order.id)
