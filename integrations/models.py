@@ -124,6 +124,8 @@ class SyncRun(TenantModel):
     retry_at = models.DateTimeField(null=True, blank=True)  # a RETRYING run resumes (from its cursor) after this
     message = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Touched by every page that lands: a RUNNING run silent for long has lost its worker and is resumed.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

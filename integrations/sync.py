@@ -102,7 +102,12 @@ def _claim(workspace: Workspace, run: SyncRun) -> bool:
     """QUEUED/RETRYING -> RUNNING with a conditional update, so a duplicated task does not run it twice."""
     claimed = SyncRun.objects.filter(
         workspace=workspace, pk=run.pk, status__in=[SyncStatus.QUEUED, SyncStatus.RETRYING]
-    ).update(status=SyncStatus.RUNNING, started_at=run.started_at or timezone.now(), retry_at=None)
+    ).update(
+        status=SyncStatus.RUNNING,
+        started_at=run.started_at or timezone.now(),
+        retry_at=None,
+        heartbeat_at=timezone.now(),
+    )
     if claimed:
         run.refresh_from_db()
     return bool(claimed)
@@ -199,7 +204,8 @@ def _land(workspace: Workspace, run: SyncRun, resource: str, page: Page) -> None
     run.pages_done += 1
     run.pages_expected = max(run.pages_expected, run.pages_done + (1 if page.next_cursor else 0))
     run.attempts = 0
-    run.save(update_fields=["counts", "errors", "cursor", "pages_done", "pages_expected", "attempts"])
+    run.heartbeat_at = timezone.now()
+    run.save(update_fields=["counts", "errors", "cursor", "pages_done", "pages_expected", "attempts", "heartbeat_at"])
 
 
 def _advance_watermarks(workspace: Workspace, connection: StoreConnection, run: SyncRun) -> None:
@@ -268,9 +274,22 @@ def sync_run_resume(*, workspace: Workspace, run: SyncRun) -> SyncRun:
     return run
 
 
+STALE_AFTER = dt.timedelta(minutes=10)
+
+
 def runs_due(*, workspace: Workspace) -> list[SyncRun]:
-    """RETRYING runs whose backoff has elapsed."""
-    return list(SyncRun.objects.filter(workspace=workspace, status=SyncStatus.RETRYING, retry_at__lte=timezone.now()))
+    """Runs to (re)start now: RETRYING ones whose backoff has elapsed, and runs whose worker was lost (RUNNING with
+    no page landed for STALE_AFTER, or QUEUED that long: the task never arrived). Those are put back to RETRYING
+    with a conditional update, so they resume from their cursor exactly once."""
+    now = timezone.now()
+    cutoff = now - STALE_AFTER
+    SyncRun.objects.filter(workspace=workspace, status=SyncStatus.RUNNING, heartbeat_at__lt=cutoff).exclude(
+        kind=SyncKind.RECONCILE
+    ).update(status=SyncStatus.RETRYING, retry_at=now, message="The worker running this sync was lost; resuming.")
+    SyncRun.objects.filter(workspace=workspace, status=SyncStatus.QUEUED, created_at__lt=cutoff).exclude(
+        kind=SyncKind.RECONCILE
+    ).update(status=SyncStatus.RETRYING, retry_at=now)
+    return list(SyncRun.objects.filter(workspace=workspace, status=SyncStatus.RETRYING, retry_at__lte=now))
 
 
 def connections_due_for_sync(*, workspace: Workspace) -> list[StoreConnection]:

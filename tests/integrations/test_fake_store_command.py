@@ -15,9 +15,25 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_fake_store_command_serves_both_platforms():
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "fake_store", "--shopify-port", "0", "--woocommerce-port", "0",
-         "--customers", "12", "--orders", "40", "--products", "5"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "manage.py",
+            "fake_store",
+            "--shopify-port",
+            "0",
+            "--woocommerce-port",
+            "0",
+            "--customers",
+            "12",
+            "--orders",
+            "40",
+            "--products",
+            "5",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "crm.settings"},
     )
     try:

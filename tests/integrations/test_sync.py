@@ -166,3 +166,32 @@ def test_paused_connection_does_not_sync(workspace, shopify_connection, paused):
     assert run.status == SyncStatus.FAILED
     assert run.message == "The connection is paused."
     assert rows(workspace, Order, "shopify").count() == 0
+
+
+def test_run_whose_worker_died_is_resumed_by_the_minute_tick(workspace, shopify_connection, catalogue, settings):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from integrations.tasks import integrations_minute_tick
+
+    # given: a run that landed some pages, then its worker was killed (status stuck at RUNNING, no heartbeat)
+    with scope(workspace=workspace):
+        run = sync.sync_run_start(workspace=workspace, connection=shopify_connection, kind="full")
+        sync.sync_run_execute(workspace=workspace, run=run, max_pages=3)
+        SyncRun.objects.filter(pk=run.pk).update(
+            status=SyncStatus.RUNNING, heartbeat_at=timezone.now() - dt.timedelta(minutes=11)
+        )
+    assert rows(workspace, Order, "shopify").count() == 100
+
+    # when
+    integrations_minute_tick(workspace.id)
+
+    # then: it went on from its cursor to the end
+    with scope(workspace=workspace):
+        run.refresh_from_db()
+    assert run.status == SyncStatus.DONE, run.message
+    assert Counter(rows(workspace, Order, "shopify").values_list("external_id", flat=True)) == Counter(
+        str(o.id) for o in catalogue.orders
+    )
+    assert run.counts["orders"]["created"] == 230
