@@ -103,3 +103,35 @@ def webhook_delivery_list(
 
 def tracking_get(*, workspace: Workspace) -> StorefrontTracking | None:
     return StorefrontTracking.objects.filter(workspace=workspace).first()
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorefrontSummary:
+    store_link: str  # the customer's page in the store's own admin, when they came from a connected store
+    store_name: str
+    counts: dict[str, int]  # tracked event type -> count over the last 30 days
+    last_seen_at: dt.datetime | None
+
+
+def customer_storefront_summary(*, workspace: Workspace, customer) -> StorefrontSummary:
+    from django.db.models import Max
+
+    from customers.models import Event
+
+    store_link = store_name = ""
+    if customer.source in ("shopify", "woocommerce") and customer.external_id and customer.external_id.isdigit():
+        connection = StoreConnection.objects.filter(workspace=workspace, platform=customer.source).first()
+        if connection is not None:
+            store_name = connection.name
+            store_link = (
+                f"{connection.base_url}/admin/customers/{customer.external_id}"
+                if connection.platform == "shopify"
+                else f"{connection.base_url}/wp-admin/user-edit.php?user_id={customer.external_id}"
+            )
+    since = timezone.now() - dt.timedelta(days=30)
+    tracked = Event.objects.filter(workspace=workspace, customer=customer, source="tracking")
+    counts = dict(
+        tracked.filter(occurred_at__gte=since).values_list("type").annotate(n=Count("id")).values_list("type", "n")
+    )
+    last_seen = tracked.aggregate(last=Max("occurred_at"))["last"]
+    return StorefrontSummary(store_link=store_link, store_name=store_name, counts=counts, last_seen_at=last_seen)

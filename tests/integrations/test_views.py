@@ -189,3 +189,23 @@ def test_tracking_settings_validate_origins(owner_client, workspace):
     )
 
     assert "is not an origin: write it like https://shop.example.com" in response.content.decode()
+
+
+def test_customer_card_shows_store_link_and_storefront_activity(rf, workspace, owner):
+    from django.template.loader import render_to_string
+
+    from tests.factories import CustomerFactory, EventFactory
+
+    StoreConnectionFactory(workspace=workspace, name="Main shop", base_url="https://main.myshopify.com")
+    customer = CustomerFactory(workspace=workspace, source="shopify", external_id="7001")
+    for kind in ["page_viewed", "page_viewed", "product_viewed"]:
+        EventFactory(workspace=workspace, customer=customer, type=kind, source="tracking")
+    request = rf.get("/")
+    request.workspace = workspace
+
+    with scope(workspace=workspace):
+        html = render_to_string("integrations/_customer_card.html", {"customer": customer, "request": request})
+
+    assert 'href="https://main.myshopify.com/admin/customers/7001"' in html
+    assert "2 page views" in html and "1 product views" in html
+    assert "Last seen on the storefront" in html
