@@ -2,6 +2,8 @@
 
 import datetime as dt
 import random
+import re
+import unicodedata
 from decimal import Decimal
 
 from django.utils import timezone
@@ -14,6 +16,11 @@ from customers.records import CustomerRecord, OrderLineRecord, OrderRecord
 def seed(*, workspace: Workspace) -> None:
     seed_duplicates(workspace=workspace, count=15)
     seed_notes(workspace=workspace, count=20)
+
+
+def _local_part(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z]", "", ascii_name)
 
 
 def seed_duplicates(*, workspace: Workspace, count: int, seed: int = 7) -> int:
@@ -41,9 +48,8 @@ def seed_duplicates(*, workspace: Workspace, count: int, seed: int = 7) -> int:
         if kind == 2 and not original.postcode:
             kind = 0
         first, last = original.first_name, original.last_name
-        other_email = (
-            f"{(first or 'guest').lower()}.{(last or 'shopper').lower()}{generator.randint(1, 99)}@mail.example"
-        )
+        local = f"{_local_part(first) or 'guest'}.{_local_part(last) or 'shopper'}"
+        other_email = f"{local}{generator.randint(1, 99)}@mail.example"
         external_id = f"demo-dup-{original.id}"
         records.append(
             CustomerRecord(

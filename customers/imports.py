@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import io
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -138,7 +139,9 @@ def detect_delimiter(sample: str) -> str:
 
 
 def _normal(header: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", header.lower())
+    """ "Prénom", "E-mail " and "prenom" all become "prenom" / "email"."""
+    ascii_text = unicodedata.normalize("NFKD", header).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]", "", ascii_text.lower())
 
 
 def guess_mapping(*, kind: str, headers: list[str]) -> dict[str, str]:

@@ -84,6 +84,14 @@ def test_mapping_is_guessed_from_headers():
     assert mapping["external_id"] == "Id" and mapping["number"] == "Name" and mapping["placed_at"] == "Created at"
     assert mapping["line_title"] == "Lineitem name" and mapping["line_quantity"] == "Lineitem quantity"
     assert mapping["total"] == "Total" and mapping["discount_codes"] == "Discount Code"
+    french = ["E-mail", "Prénom", "Nom", "Téléphone", "Pays"]
+    assert imports.guess_mapping(kind="customers", headers=french) == {
+        "email": "E-mail",
+        "first_name": "Prénom",
+        "last_name": "Nom",
+        "phone": "Téléphone",
+        "country": "Pays",
+    }
 
 
 def test_customer_import_keeps_valid_rows_and_reports_rejected_ones(workspace, owner_client):
@@ -154,9 +162,11 @@ def test_mapping_without_a_key_column_is_refused(workspace, owner_client):
 
 
 ORDERS_CSV = (
-    "Id,Name,Email,Created at,Financial Status,Currency,Total,Discount Code,"
-    "Lineitem name,Lineitem quantity,Lineitem price,Lineitem sku\n"
-) + """\
+    (
+        "Id,Name,Email,Created at,Financial Status,Currency,Total,Discount Code,"
+        "Lineitem name,Lineitem quantity,Lineitem price,Lineitem sku\n"
+    )
+    + """\
 1001,#1001,ann@example.org,2025-03-01 10:00:00,paid,USD,60.00,SPRING,Red scarf,2,20.00,SC-1
 1001,#1001,ann@example.org,2025-03-01 10:00:00,paid,USD,60.00,SPRING,Wool hat,1,20.00,HT-1
 1002,#1002,bob@example.org,not a date,paid,USD,10.00,,Sock,1,10.00,SO-1
@@ -166,6 +176,7 @@ ORDERS_CSV = (
 1005,#1005,dee@example.org,2025-03-06,refunded,USD,30.00,,Bag,1,30.00,BA-1
 1001,#1001,ann@example.org,2025-03-01 10:00:00,paid,USD,60.00,,Extra,1,1,EX-1
 """
+)
 
 
 def test_order_import_groups_line_items_and_rejects_bad_rows(workspace, owner_client):
