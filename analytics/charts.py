@@ -186,7 +186,17 @@ def engagement_figure(table: pd.DataFrame) -> go.Figure:
         x=table["period"], y=table["minutes_per_session"], name="Minutes on site per session", mode="lines", yaxis="y2"
     )
     figure.update_layout(
-        **base_layout(yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "rangemode": "tozero"})
+        **base_layout(
+            yaxis={"title": "pages", "rangemode": "tozero", "gridcolor": "#eef0f3", "tickformat": ".1f"},
+            yaxis2={
+                "title": "minutes",
+                "overlaying": "y",
+                "side": "right",
+                "showgrid": False,
+                "rangemode": "tozero",
+                "tickformat": ".0f",
+            },
+        )
     )
     return figure
 
@@ -205,7 +215,7 @@ def rfm_figure(table: pd.DataFrame, *, currency: str) -> go.Figure:
     figure.update_layout(
         **base_layout(
             hovermode="closest",
-            yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "rangemode": "tozero", "ticksuffix": "%"},
+            yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "range": [0, 105], "ticksuffix": "%"},
         )
     )
     return figure
@@ -443,6 +453,7 @@ CHARTS: dict[str, Chart] = {
         ),
         Chart(
             name="rfm",
+            wide=True,
             title="Conversion and revenue by RFM group",
             table=rfm_table,
             needs_currency=True,

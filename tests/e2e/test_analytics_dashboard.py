@@ -44,7 +44,7 @@ def test_dashboard_renders_every_chart_from_seed_data(transactional_db, live_ser
         page.wait_for_selector(f"[data-testid=plot-{name}] .main-svg", timeout=20_000)
 
     assert page.locator("[data-testid=kpis] .kpi-card").count() == 17
-    assert page.locator("[data-testid=kpi-revenue]").inner_text().startswith("USD ")
+    assert page.locator("[data-testid=kpi-revenue]").inner_text().startswith("$")
     assert page.locator("[data-testid^=chart-empty-]").count() == 0
     assert errors == []
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
