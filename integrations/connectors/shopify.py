@@ -67,7 +67,7 @@ query Orders($first: Int!, $after: String, $query: String) {{
 }}""",
     "checkouts": f"""
 query AbandonedCheckouts($first: Int!, $after: String, $query: String) {{
-  abandonedCheckouts(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
+  abandonedCheckouts(first: $first, after: $after, query: $query, sortKey: CREATED_AT) {{
     pageInfo {{ hasNextPage endCursor }}
     nodes {{
       id abandonedCheckoutUrl createdAt updatedAt completedAt
@@ -79,12 +79,10 @@ query AbandonedCheckouts($first: Int!, $after: String, $query: String) {{
 }}""",
 }
 ROOT_FIELDS = {"customers": "customers", "products": "products", "orders": "orders", "checkouts": "abandonedCheckouts"}
-COUNT_FIELDS = {
-    "customers": "customersCount",
-    "products": "productsCount",
-    "orders": "ordersCount",
-    "checkouts": "abandonedCheckoutsCount",
-}
+COUNT_FIELDS = {"customers": "customersCount", "products": "productsCount", "orders": "ordersCount"}
+# Abandoned checkouts can only be sorted and filtered by creation (AbandonedCheckoutSortKeys has no UPDATED_AT), so
+# their incremental sync follows created_at; later changes to a checkout arrive by the checkouts/update webhook.
+WATERMARK_FIELD = {"checkouts": ("created_at", "createdAt")}
 
 RECONCILE_QUERY = f"""
 query OrdersForReconciliation($first: Int!, $after: String, $query: String) {{
@@ -423,18 +421,25 @@ class ShopifyConnector:
         return shop.get("name") or shop.get("myshopifyDomain") or "Shopify store"
 
     @staticmethod
-    def _search(since: dt.datetime | None) -> str | None:
-        return f"updated_at:>'{isoformat_utc(since)}'" if since else None
+    def _search(resource: str, since: dt.datetime | None) -> str | None:
+        search_field = WATERMARK_FIELD.get(resource, ("updated_at", "updatedAt"))[0]
+        return f"{search_field}:>'{isoformat_utc(since)}'" if since else None
 
     def count(self, resource: str, *, since: dt.datetime | None) -> int:
-        field = COUNT_FIELDS[resource]
+        """How many records a sync will read (for the progress bar); one page's worth when the API cannot count."""
+        field = COUNT_FIELDS.get(resource)
+        if field is None:
+            return self.page_size
         data = self.graphql(
-            f"query Count($query: String) {{ {field}(query: $query) {{ count }} }}", {"query": self._search(since)}
+            f"query Count($query: String) {{ {field}(query: $query) {{ count }} }}",
+            {"query": self._search(resource, since)},
         )
         return int((data.get(field) or {}).get("count") or 0)
 
     def fetch_page(self, resource: str, *, cursor: str | None, since: dt.datetime | None) -> Page:
-        data = self.graphql(QUERIES[resource], {"first": self.page_size, "after": cursor, "query": self._search(since)})
+        data = self.graphql(
+            QUERIES[resource], {"first": self.page_size, "after": cursor, "query": self._search(resource, since)}
+        )
         connection = data.get(ROOT_FIELDS[resource]) or {}
         mapper = GRAPHQL_MAPPERS[resource]
         records, errors = [], []
@@ -454,7 +459,7 @@ class ShopifyConnector:
                 )
                 continue
             records.append(record)
-            updated = parse_datetime(node.get("updatedAt"))
+            updated = parse_datetime(node.get(WATERMARK_FIELD.get(resource, ("", "updatedAt"))[1]))
             if updated and (max_updated is None or updated > max_updated):
                 max_updated = updated
         page_info = connection.get("pageInfo") or {}

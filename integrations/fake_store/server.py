@@ -27,7 +27,7 @@ from integrations.fake_store.data import FakeCatalogue
 SHOPIFY_GRAPHQL_PATH = re.compile(r"^/admin/api/[0-9]{4}-[0-9]{2}/graphql\.json$")
 SEARCH_TERM = re.compile(r"(updated_at|created_at):(>=|<=|>|<)'([^']+)'")
 ROOT_FIELD = re.compile(
-    r"\b(customersCount|productsCount|ordersCount|abandonedCheckoutsCount|abandonedCheckouts|customers|products|"
+    r"\b(customersCount|productsCount|ordersCount|abandonedCheckouts|customers|products|"
     r"orders|shop)\b\s*[({]"
 )
 
@@ -228,6 +228,9 @@ class FakeShopify(FakeStoreServer):
         if not match:
             return 200, {"errors": [{"message": "Field doesn't exist on type 'QueryRoot'"}]}, {}
         root = match.group(1)
+        if root == "abandonedCheckouts" and re.search(r"sortKey:\s*UPDATED_AT", query):
+            invalid = "Argument 'sortKey' on Field 'abandonedCheckouts' has an invalid value (UPDATED_AT)."
+            return 200, {"errors": [{"message": invalid}]}, {}
         first = int(variables.get("first") or 50)
         cost = float(first + 2) if not root.endswith("Count") and root != "shop" else 1.0
         allowed, throttle = self._throttle(cost)

@@ -75,8 +75,8 @@ def test_interrupted_sync_resumes_from_its_cursor_with_exactly_the_right_rows(
     workspace, shopify_connection, fake_shopify, catalogue, settings
 ):
     settings.INTEGRATIONS_SYNC_RETRY_SECONDS = 0
-    # given: the store fails every request after the 2 count + customers + products + first orders page
-    fake_shopify.inject(500, after=4 + 3, times=50)
+    # given: the store fails every request after the 3 counts + customers + products + first orders page
+    fake_shopify.inject(500, after=3 + 3, times=50)
     run = run_sync(workspace, shopify_connection)
 
     assert run.status == SyncStatus.RETRYING
@@ -106,7 +106,7 @@ def test_interrupted_sync_resumes_from_its_cursor_with_exactly_the_right_rows(
 def test_failed_run_gives_up_after_max_attempts(workspace, shopify_connection, fake_shopify, settings):
     settings.INTEGRATIONS_SYNC_MAX_ATTEMPTS = 2
     settings.INTEGRATIONS_SYNC_RETRY_SECONDS = 0
-    fake_shopify.inject(500, after=4, times=100)
+    fake_shopify.inject(500, after=3, times=100)
     run = run_sync(workspace, shopify_connection)
     with scope(workspace=workspace):
         run = sync.sync_run_execute(workspace=workspace, run=run)
