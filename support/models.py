@@ -141,6 +141,8 @@ class Ticket(TenantModel):
         constraints = [models.UniqueConstraint(fields=["workspace", "number"], name="support_ticket_unique_number")]
         indexes = [
             models.Index(fields=["workspace", "status", "-updated_at"], name="ticket_ws_status_updated"),
+            models.Index(fields=["workspace", "-updated_at"], name="ticket_ws_updated"),
+            models.Index(fields=["workspace", "assignee", "-assigned_at"], name="ticket_ws_assignee_assigned"),
             models.Index(fields=["workspace", "assignee", "status"], name="ticket_ws_assignee_status"),
             models.Index(fields=["workspace", "customer", "-created_at"], name="ticket_ws_customer"),
             models.Index(fields=["workspace", "created_at"], name="ticket_ws_created"),

@@ -7,7 +7,8 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models import Count, F, IntegerField, Max, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from crm.models import Membership, Workspace
 from crm.permissions import CAPABILITY_ROLES, Capability
@@ -79,9 +80,23 @@ def available_reps(*, workspace: Workspace, team: Team | None = None) -> QuerySe
     )
     if team is not None:
         reps = reps.filter(support_team_links__team=team)
+    # Correlated subqueries (each an index lookup on (workspace, assignee, ...)) rather than a join and GROUP BY
+    # over every ticket the reps ever had.
+    open_tickets = (
+        Ticket.objects.filter(workspace=workspace, assignee=OuterRef("pk"), status__in=UNRESOLVED_STATUSES)
+        .order_by()
+        .values("assignee")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    last_assigned = (
+        Ticket.objects.filter(workspace=workspace, assignee=OuterRef("pk"), assigned_at__isnull=False)
+        .order_by("-assigned_at")
+        .values("assigned_at")[:1]
+    )
     return reps.annotate(
-        open_count=Count("assigned_tickets", filter=Q(assigned_tickets__status__in=UNRESOLVED_STATUSES)),
-        last_assigned_at=Max("assigned_tickets__assigned_at"),
+        open_count=Coalesce(Subquery(open_tickets, output_field=IntegerField()), 0),
+        last_assigned_at=Subquery(last_assigned),
     ).select_related("user")
 
 

@@ -98,13 +98,25 @@ def ticket_list(*, workspace: Workspace, membership: Membership, filters: InboxF
         tickets = tickets.filter(query)
     return (
         tickets.select_related("customer", "assignee__user", "team")
-        .prefetch_related("tags")
         .annotate(
             is_overdue=ExpressionWrapper(overdue_q(now), output_field=BooleanField()),
             is_at_risk=ExpressionWrapper(at_risk_q(now), output_field=BooleanField()),
         )
         .order_by("-updated_at", "-pk")
     )
+
+
+def inbox_page(*, workspace: Workspace, membership: Membership, filters: InboxFilters, size: int = 100) -> list[Ticket]:
+    """The first ``size`` tickets of the inbox, each with ``tag_names`` (one query for all the tags: a
+    prefetch_related through the scoped manager costs a queryset per ticket)."""
+    tickets = list(ticket_list(workspace=workspace, membership=membership, filters=filters)[:size])
+    names: dict[int, list[str]] = {}
+    rows = TicketTag.objects.filter(workspace=workspace, ticket_id__in=[t.pk for t in tickets]).order_by("name")
+    for ticket_id, name in rows.values_list("ticket_id", "name"):
+        names.setdefault(ticket_id, []).append(name)
+    for ticket in tickets:
+        ticket.tag_names = names.get(ticket.pk, [])
+    return tickets
 
 
 def inbox_counts(*, workspace: Workspace, membership: Membership) -> dict:
@@ -116,11 +128,10 @@ def inbox_counts(*, workspace: Workspace, membership: Membership) -> dict:
         overdue=Count("pk", filter=overdue_q(now)),
         all=Count("pk"),
     )
-    teams = list(
-        Team.objects.filter(workspace=workspace).annotate(
-            open_count=Count("tickets", filter=Q(tickets__status__in=UNRESOLVED_STATUSES))
-        )
-    )
+    per_team = dict(open_tickets.order_by().values_list("team_id").annotate(count=Count("pk")))
+    teams = list(Team.objects.filter(workspace=workspace))
+    for team in teams:
+        team.open_count = per_team.get(team.pk, 0)
     return {**counts, "teams": teams}
 
 

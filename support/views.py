@@ -68,7 +68,7 @@ def _filters(request: HttpRequest) -> selectors.InboxFilters:
 def _list_context(request: HttpRequest, filters: selectors.InboxFilters) -> dict:
     workspace = request.workspace
     query = {k: v for k, v in request.GET.items() if v and k != "page"}
-    tickets = list(selectors.ticket_list(workspace=workspace, membership=request.membership, filters=filters)[:100])
+    tickets = selectors.inbox_page(workspace=workspace, membership=request.membership, filters=filters)
     return {
         "tickets": tickets,
         "filters": filters,
