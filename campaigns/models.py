@@ -88,7 +88,7 @@ class Campaign(TenantModel):
         CLICK = "click", "Click rate"
 
     name = models.CharField(max_length=120)
-    template = models.ForeignKey(EmailTemplate, on_delete=models.PROTECT, related_name="campaigns")
+    template = models.ForeignKey(EmailTemplate, on_delete=models.RESTRICT, related_name="campaigns")
     subject_b = models.CharField(max_length=200, blank=True, default="", help_text="Set to A/B test the subject.")
     audience_segment_ids = models.JSONField(default=list, blank=True)
     excluded_segment_ids = models.JSONField(default=list, blank=True)
@@ -159,7 +159,7 @@ class FlowStep(TenantModel):
     position = models.PositiveSmallIntegerField()
     kind = models.CharField(max_length=12, choices=Kind.choices)
     wait_hours = models.PositiveIntegerField(default=0)
-    template = models.ForeignKey(EmailTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    template = models.ForeignKey(EmailTemplate, null=True, blank=True, on_delete=models.RESTRICT, related_name="+")
     tag = models.CharField(max_length=64, blank=True, default="")
     # Condition: {"field": "orders_count", "op": "gte", "value": 1} or {"segment_id": 3}
     condition = models.JSONField(default=dict, blank=True)

@@ -17,12 +17,14 @@ import html
 import logging
 import secrets
 import smtplib
+from contextlib import contextmanager
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import connection as db_connection
 from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
@@ -291,9 +293,16 @@ def due_messages(*, workspace: Workspace, now: dt.datetime, campaign_id: int | N
 def messages_send_due(*, workspace: Workspace, campaign_id: int | None = None, now: dt.datetime | None = None,
                       batch_size: int = 200, max_batches: int | None = None, connection=None) -> SendResult:
     """Send every due message of the workspace (or of one campaign), batch by batch, until none is left."""
+    connection = connection or get_connection()
+    with _asynchronous_commits():
+        return _send_loop(workspace=workspace, campaign_id=campaign_id, now=now, batch_size=batch_size,
+                          max_batches=max_batches, connection=connection)
+
+
+def _send_loop(*, workspace: Workspace, campaign_id: int | None, now: dt.datetime | None, batch_size: int,
+               max_batches: int | None, connection) -> SendResult:
     total = SendResult()
     batches = 0
-    connection = connection or get_connection()
     opened = False
     try:
         while max_batches is None or batches < max_batches:
@@ -449,10 +458,8 @@ def _send_claimed(*, workspace: Workspace, claim_token: str, now: dt.datetime, c
                 continue
             status = getattr(email, "anymail_status", None)
             esp_id = (getattr(status, "message_id", None) or "") if status else ""
-            Message.objects.filter(workspace=workspace, id=message.id).update(
-                status=Message.Status.SENT, sent_at=now, to_email=customer["email"],
-                subject=rendered.subject[:200], esp_message_id=str(esp_id)[:200], claim_token="",
-            )
+            _mark_sent(workspace=workspace, message_id=message.id, sent_at=now, to_email=customer["email"],
+                       subject=rendered.subject[:200], esp_message_id=str(esp_id)[:200])
             sent += 1
             events.append(EventRecord(
                 type="email_sent", occurred_at=now, customer_id=customer["id"], external_id=f"email_sent:{message.id}",
@@ -464,6 +471,42 @@ def _send_claimed(*, workspace: Workspace, claim_token: str, now: dt.datetime, c
         sent=sent, failed=failed, suppressed=len(outcome["suppressed"]), held_out=len(outcome["held_out"]),
         cancelled=len(outcome["cancelled"]), deferred=sum(len(v) for v in deferred.values()),
     )
+
+
+MARK_SENT_SQL = (
+    f"UPDATE {Message._meta.db_table} SET status = %s, sent_at = %s, to_email = %s, subject = %s, "
+    "esp_message_id = %s, claim_token = '' WHERE id = %s AND workspace_id + 0 = %s"
+)
+
+
+def _mark_sent(*, workspace: Workspace, message_id: int, sent_at: dt.datetime, to_email: str, subject: str,
+               esp_message_id: str) -> None:
+    """One small committed UPDATE right after the backend accepted the message, so a crash loses at most the
+    message in flight. Plain SQL: at 100,000 messages the ORM's per-call query building was a third of the time.
+    ``workspace_id + 0`` keeps the tenant check but stops the planner from preferring a workspace-leading index
+    over the primary key on a freshly filled, not yet analysed table (that made each UPDATE a scan: ~5 ms)."""
+    with db_connection.cursor() as cursor:
+        cursor.execute(MARK_SENT_SQL, [Message.Status.SENT, sent_at, to_email, subject, esp_message_id, message_id,
+                                       workspace.pk])
+
+
+@contextmanager
+def _asynchronous_commits():
+    """On PostgreSQL, commit the send loop's small status UPDATEs without waiting for the WAL flush.
+
+    A killed worker loses nothing by this (the database server already has the commit); only a crash of the
+    database server itself could forget the last fraction of a second of "sent" marks, whose messages would then
+    be sent again after the lease. Waiting for a disk flush per message instead capped a worker at ~100 msg/s."""
+    if db_connection.vendor != "postgresql":
+        yield
+        return
+    with db_connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    try:
+        yield
+    finally:
+        with db_connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
 
 
 def _event_properties(message: Message) -> dict:

@@ -76,7 +76,7 @@ def campaign_detail(request: HttpRequest, workspace_slug: str, campaign_id: int)
     total, variants = selectors.campaign_report(workspace=workspace, campaign=campaign)
     audience_size = None
     if campaign.status in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED):
-        audience_size = services.campaign_audience(workspace=workspace, campaign=campaign).count()
+        audience_size = len(services.campaign_audience_ids(workspace=workspace, campaign=campaign))
     segment_names = {s.pk: s.name for s in _segments(workspace)}
     return render(request, "campaigns/campaign_detail.html", {
         "campaign": campaign, "report": total, "variants": variants, "audience_size": audience_size,
