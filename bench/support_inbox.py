@@ -119,7 +119,7 @@ def _page(workspace, membership, filters) -> list:
             t.customer.email if t.customer else "",
             t.assignee.user.email if t.assignee else "",
             t.team.name if t.team else "",
-            [tag.name for tag in t.tags.all()],
+            t.tag_names,
         )
         for t in tickets
     ]
