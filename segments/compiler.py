@@ -644,9 +644,10 @@ def _activity_q(workspace: Workspace, spec: FieldSpec, node: dict) -> Q:
     if spec.activity in ("product", "category"):
         # Driven from the customer's orders (the (workspace, customer, placed_at) index), then their lines: starting
         # from the lines would make SQLite scan every line of the workspace once per customer.
-        line_filter = (
-            {"lines__product_id": int(value)} if spec.activity == "product" else {"lines__category__iexact": value}
-        )
+        if spec.activity == "product":
+            line_filter: dict[str, Any] = {"lines__product_id": int(value)}
+        else:
+            line_filter = {"lines__category__in": _category_spellings(workspace, value)}
         orders = Order.objects.filter(workspace=workspace, **line_filter).exclude(status=OrderStatus.CANCELLED)
         if cutoff:
             orders = orders.filter(placed_at__gte=cutoff)
@@ -663,6 +664,15 @@ def _activity_q(workspace: Workspace, spec: FieldSpec, node: dict) -> Q:
             events = events.filter(occurred_at__gte=cutoff)
         exists = _at_least(events, "customer", "pk", times)
     return Q(exists) if node["operator"] == "did" else ~Q(exists)
+
+
+def _category_spellings(workspace: Workspace, value: str) -> list[str]:
+    """The catalogue's spellings of a category typed in any case ("shoes" -> ["Shoes", "shoes"]), so the match is
+    case-insensitive yet an exact IN that the (workspace, category) index on order lines can serve."""
+    from customers.models import Product
+
+    known = Product.objects.filter(workspace=workspace, category__iexact=value).values_list("category", flat=True)
+    return sorted({value, *known})
 
 
 def _segment_q(node: dict, ctx: _Context) -> Q:
@@ -705,8 +715,12 @@ def _condition_q(node: dict, path: str, ctx: _Context) -> Q:
     if spec.kind == "text":
         return _text_q(spec.column, operator, value)
     if spec.kind == "choice":
-        if operator in ("is", "is_not", "is_empty", "is_not_empty"):
-            return _text_q(spec.column, operator, value)
+        # Choice values are stored canonically: an exact match lets the (workspace, column) indexes serve it.
+        if operator == "is":
+            return Q(**{spec.column: value})
+        if operator == "is_not":
+            return ~Q(**{spec.column: value})
+        return _text_q(spec.column, operator, value)
     if spec.kind in ("number", "nullable_number"):
         return _number_q(spec.column, operator, node.get("value"), node.get("value2"))
     if spec.kind == "date":
