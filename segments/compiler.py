@@ -399,12 +399,20 @@ class _Context:
     current_path: str = ""
 
 
-def _positive_int(raw: Any) -> int | None:
+MAX_ID = 2**62
+MAX_DAYS = 36_500
+MAX_AGE = 150
+EARLIEST_DATE = dt.date(1900, 1, 1)
+LATEST_DATE = dt.date(2200, 12, 31)
+
+
+def _positive_int(raw: Any, *, limit: int = MAX_ID) -> int | None:
+    """A whole number from 0 to ``limit`` (bigger ones would overflow a date or a database integer), else None."""
     try:
         number = int(str(raw).strip())
     except (TypeError, ValueError):
         return None
-    return number if number >= 0 else None
+    return number if 0 <= number <= limit else None
 
 
 def _number(raw: Any) -> Decimal | None:
@@ -419,9 +427,10 @@ def _number(raw: Any) -> Decimal | None:
 
 def _date(raw: Any) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(str(raw).strip())
+        day = dt.date.fromisoformat(str(raw).strip())
     except (TypeError, ValueError):
         return None
+    return day if EARLIEST_DATE <= day <= LATEST_DATE else None
 
 
 def _check_condition(node: dict, path: str, ctx: _Context) -> None:
@@ -449,12 +458,18 @@ def _check_condition(node: dict, path: str, ctx: _Context) -> None:
             ctx.problems[path] = f"enter a number for '{name}'"
         elif operator == "between" and _number(node.get("value2")) is None:
             ctx.problems[path] = f"enter the upper bound of '{name}'"
+        elif spec.key == "age" and not all(
+            0 <= _number(v) <= MAX_AGE for v in (value, node.get("value2")) if _number(v) is not None
+        ):
+            ctx.problems[path] = f"an age is between 0 and {MAX_AGE}"
+        elif any(abs(_number(v)) >= Decimal("1e12") for v in (value, node.get("value2")) if _number(v) is not None):
+            ctx.problems[path] = f"'{name}' must be under 1,000,000,000,000"
     elif spec.kind == "date" and operator not in VALUELESS:
         if operator in ("in_last_days", "not_in_last_days"):
-            if not _positive_int(node.get("days")):
-                ctx.problems[path] = f"enter a number of days (1 or more) for '{name}'"
+            if not _positive_int(node.get("days"), limit=MAX_DAYS):
+                ctx.problems[path] = f"enter a number of days (1 to {MAX_DAYS}) for '{name}'"
         elif _date(value) is None:
-            ctx.problems[path] = f"enter a date (YYYY-MM-DD) for '{name}'"
+            ctx.problems[path] = f"enter a date (YYYY-MM-DD, 1900-2200) for '{name}'"
         elif operator == "between" and _date(node.get("value2")) is None:
             ctx.problems[path] = f"enter the end date of '{name}'"
     elif spec.kind == "month" and operator != "this_month":
@@ -469,9 +484,9 @@ def _check_condition(node: dict, path: str, ctx: _Context) -> None:
             ctx.problems[path] = f"'{text}' is not a storefront activity"
         elif spec.activity == "product" and _positive_int(value) is None:
             ctx.problems[path] = "choose a product"
-        elif node.get("days") not in (None, "") and not _positive_int(node.get("days")):
-            ctx.problems[path] = "the number of days must be a whole number, 1 or more"
-        elif node.get("times") not in (None, "") and not _positive_int(node.get("times")):
+        elif node.get("days") not in (None, "") and not _positive_int(node.get("days"), limit=MAX_DAYS):
+            ctx.problems[path] = f"the number of days must be a whole number from 1 to {MAX_DAYS}"
+        elif node.get("times") not in (None, "") and not _positive_int(node.get("times"), limit=1_000_000):
             ctx.problems[path] = "'at least … times' must be a whole number, 1 or more"
     elif spec.kind == "segment":
         if _positive_int(value) is None:

@@ -135,7 +135,7 @@ def segment_edit(request: HttpRequest, workspace_slug: str, segment_id: int) -> 
 def builder_preview(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     """htmx: the re-rendered tree (after an add/remove action or a field change) plus the live count and sample."""
     segment = None
-    if request.POST.get("segment_id", "").isdigit():
+    if request.POST.get("segment_id", "").isdigit() and len(request.POST["segment_id"]) < 18:
         segment = selectors.segment_get(workspace=request.workspace, segment_id=int(request.POST["segment_id"]))
     rules = forms.tree_from_post(request.POST)
     if request.POST.get("action"):

@@ -266,15 +266,42 @@ VALIDATION_CASES = [
     (
         "days missing",
         g("all", c("last_order_at", "in_last_days")),
-        {"1": "enter a number of days (1 or more) for 'Last order date'"},
+        {"1": "enter a number of days (1 to 36500) for 'Last order date'"},
     ),
     (
         "bad date",
         g("all", c("created_at", "before", value="31/12/2025")),
-        {"1": "enter a date (YYYY-MM-DD) for 'Became a customer'"},
+        {"1": "enter a date (YYYY-MM-DD, 1900-2200) for 'Became a customer'"},
     ),
     ("bad choice", g("all", c("rfm_group", "is", value="Heroes")), {"1": "'Heroes' is not a valid rfm group"}),
     ("no category", g("all", c("bought_category", "did")), {"1": "choose a category"}),
+    ("absurd age", g("all", c("age", "gte", value="100000")), {"1": "an age is between 0 and 150"}),
+    ("negative age", g("all", c("age", "between", value="-1", value2="20")), {"1": "an age is between 0 and 150"}),
+    (
+        "date out of range",
+        g("all", c("created_at", "after", value="9999-12-31")),
+        {"1": "enter a date (YYYY-MM-DD, 1900-2200) for 'Became a customer'"},
+    ),
+    (
+        "too many days",
+        g("all", c("last_order_at", "in_last_days", days="99999999")),
+        {"1": "enter a number of days (1 to 36500) for 'Last order date'"},
+    ),
+    (
+        "too many activity days",
+        g("all", c("email_opened", "did", days="99999999")),
+        {"1": "the number of days must be a whole number from 1 to 36500"},
+    ),
+    (
+        "huge number",
+        g("all", c("total_spent", "gt", value="1e20")),
+        {"1": "'Total spent' must be under 1,000,000,000,000"},
+    ),
+    (
+        "huge product id",
+        g("all", c("bought_product", "did", value="99999999999999999999999")),
+        {"1": "choose a product"},
+    ),
     (
         "bad times",
         g("all", c("email_opened", "did", times="x")),

@@ -3,7 +3,6 @@
 import datetime as dt
 import time
 
-import pytest
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
