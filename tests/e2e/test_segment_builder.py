@@ -102,6 +102,11 @@ def test_marketer_builds_the_segment_and_sees_exactly_the_right_customers(transa
         stored = set(SegmentMembership.objects.filter(segment=segment).values_list("customer__email", flat=True))
     assert stored == {"eve@gmail.com", "fay@gmail.com"}
 
+    # and the segments list shows it with its size
+    page.goto("/w/acme/segments/")
+    assert page.inner_text('#segments-table tr[data-segment="Lapsed shoe lovers"] [data-size]') == "2"
+    screenshot(page, "segment-list")
+
 
 def test_store_owner_rescores_and_reads_the_rfm_page_and_customer_card(transactional_db, browser_page):
     workspace = WorkspaceFactory(name="Acme Outfitters", slug="acme")
