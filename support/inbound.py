@@ -47,6 +47,7 @@ class InboundEmail:
     html: str
     date: dt.datetime | None
     is_auto_reply: bool = False
+    language: str = ""
     attachments: tuple[IncomingFile, ...] = field(default_factory=tuple)
 
 
@@ -128,6 +129,8 @@ def parse_message(raw: Message | bytes | str) -> InboundEmail:
         html=html,
         date=date,
         is_auto_reply=is_auto_reply,
+        # Content-Language (set by many mail clients) lets routing by language work for new senders too.
+        language=str(msg.get("Content-Language", "")).split(",")[0].strip()[:10],
         attachments=tuple(attachments),
     )
 
@@ -228,6 +231,7 @@ def inbound_email_process(*, workspace: Workspace, inbound: InboundEmail) -> Inb
             requester_email=inbound.from_email,
             requester_name=inbound.from_name,
             channel=TicketChannel.EMAIL,
+            language=inbound.language,
             email_message_id=inbound.message_id,
             attachments=attachments,
             created_at=received_at,

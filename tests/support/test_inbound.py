@@ -39,9 +39,9 @@ def email(
         msg["In-Reply-To"] = in_reply_to
     if references:
         msg["References"] = references
-    for name, value in (headers or {}).items():
-        msg[name] = value
     msg.set_content(body)
+    for name, value in (headers or {}).items():  # after set_content, which drops Content-* headers
+        msg[name] = value
     if html:
         msg.add_alternative(html, subtype="html")
     return msg
@@ -64,6 +64,21 @@ def test_unknown_sender_becomes_a_customer_and_opens_a_ticket(in_scope):
     )
     assert result.message.email_message_id == "<m1@shopper.test>"
     assert result.message.body_text == "Where is it?"
+
+
+def test_content_language_routes_a_new_sender_by_language(in_scope):
+    from support.models import Team
+    from tests.factories import MembershipFactory
+    from tests.support.factories import RoutingRuleFactory
+
+    french_rep = MembershipFactory(workspace=in_scope, role="support")
+    team = Team.objects.create(workspace=in_scope, name="Francophones")
+    services.team_save(workspace=in_scope, name=team.name, member_ids=[french_rep.pk], team=team)
+    RoutingRuleFactory(workspace=in_scope, team=team, condition="language", value="fr")
+
+    result = receive(in_scope, email(headers={"Content-Language": "fr-FR"}))
+
+    assert (result.ticket.language, result.ticket.team, result.ticket.assignee) == ("fr-FR", team, french_rep)
 
 
 def test_known_sender_is_matched_to_the_existing_customer(in_scope):
