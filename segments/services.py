@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 from django.db import connection, transaction
-from django.db.models import Max
 from django.utils import timezone
+from django_scopes import scopes_disabled
 
 from crm.exceptions import DomainError
 from crm.models import Workspace
@@ -330,7 +330,6 @@ def segment_refresh(*, workspace: Workspace, segment: Segment) -> RefreshResult:
 
     Static segments keep their list; only customers erased or merged away meanwhile leave.
     """
-    from customers.models import Event
 
     now = timezone.now()
     members = SegmentMembership.objects.filter(workspace=workspace, segment=segment)
@@ -353,8 +352,9 @@ def segment_refresh(*, workspace: Workspace, segment: Segment) -> RefreshResult:
         )
     _membership_events(workspace=workspace, segment=segment, customer_ids=entered, kind=SEGMENT_ENTERED, now=now)
     _membership_events(workspace=workspace, segment=segment, customer_ids=left, kind=SEGMENT_LEFT, now=now)
-    # Read after recording our own entered/left events, so they do not make the segment look stale again.
-    latest_event_id = Event.objects.filter(workspace=workspace).aggregate(latest=Max("id"))["latest"] or 0
+    # Read after recording our own entered/left events, so they do not make the segment look stale again. Event ids
+    # are global, so the newest id of the whole table is a valid cursor and costs one step down the primary key.
+    latest_event_id = _newest_event_id()
     segment.size = len(matching_ids)
     segment.last_evaluated_at = now
     segment.evaluated_event_id = latest_event_id
@@ -385,16 +385,24 @@ def segments_refresh_due(*, workspace: Workspace, now: dt.datetime | None = None
     from customers.models import Event
 
     now = now or timezone.now()
-    latest_event_id = Event.objects.filter(workspace=workspace).aggregate(latest=Max("id"))["latest"] or 0
     due = []
     for segment in Segment.objects.filter(workspace=workspace, is_dynamic=True).only(
         "pk", "last_evaluated_at", "evaluated_event_id"
     ):
-        if segment.last_evaluated_at is None or (
-            segment.last_evaluated_at <= now - REFRESH_INTERVAL and segment.evaluated_event_id < latest_event_id
-        ):
+        if segment.last_evaluated_at is None:
             due.append(segment.pk)
+        elif segment.last_evaluated_at <= now - REFRESH_INTERVAL:
+            # walks the primary key from the cursor: cost follows the events since, not the table's size
+            if Event.objects.filter(workspace=workspace, id__gt=segment.evaluated_event_id).exists():
+                due.append(segment.pk)
     return due
+
+
+def _newest_event_id() -> int:
+    from customers.models import Event
+
+    with scopes_disabled():
+        return Event.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
 @transaction.atomic
