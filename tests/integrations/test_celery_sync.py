@@ -13,6 +13,7 @@ from integrations.models import SyncRun
 from tests.factories import WorkspaceFactory
 
 
+@pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_full_sync_through_a_real_worker(celery_worker):
     catalogue = generate(seed=3, customers=25, products=6, orders=150, checkouts=3, days=15)
