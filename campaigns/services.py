@@ -325,7 +325,8 @@ def campaign_cancel(*, workspace: Workspace, campaign: Campaign, now: dt.datetim
     ).update(status=Message.Status.CANCELLED)
 
 
-def campaign_ab_decide(*, workspace: Workspace, campaign: Campaign, now: dt.datetime | None = None) -> str:
+def campaign_ab_decide(*, workspace: Workspace, campaign: Campaign, now: dt.datetime | None = None,
+                       dispatch: bool = True) -> str:
     """After ``ab_wait_hours``, pick the subject with the better open (or click) rate and send it to the rest.
     Ties go to A. Returns the winner, or "" when it is not time yet."""
     now = now or timezone.now()
@@ -351,7 +352,8 @@ def campaign_ab_decide(*, workspace: Workspace, campaign: Campaign, now: dt.date
         Message.objects.filter(workspace=workspace, campaign=campaign, status=Message.Status.WAITING_WINNER).update(
             status=Message.Status.QUEUED, variant=winner, send_after=now
         )
-        _enqueue_send(workspace=workspace, campaign_id=campaign.pk)
+        if dispatch:
+            _enqueue_send(workspace=workspace, campaign_id=campaign.pk)
     campaign.ab_winner, campaign.ab_decided_at = winner, now
     return winner
 
