@@ -433,6 +433,25 @@ def _date(raw: Any) -> dt.date | None:
     return day if EARLIEST_DATE <= day <= LATEST_DATE else None
 
 
+def _numbers(node: dict) -> list[Decimal]:
+    return [number for number in (_number(node.get("value")), _number(node.get("value2"))) if number is not None]
+
+
+def _valid_number(raw: Any) -> Decimal:
+    """A number the validation already accepted (compilation only runs on validated rules)."""
+    number = _number(raw)
+    if number is None:
+        raise RuleError({"": "a number is missing"})
+    return number
+
+
+def _valid_date(raw: Any) -> dt.date:
+    day = _date(raw)
+    if day is None:
+        raise RuleError({"": "a date is missing"})
+    return day
+
+
 def _check_condition(node: dict, path: str, ctx: _Context) -> None:
     spec = fields().get(str(node.get("field") or ""))
     if spec is None:
@@ -458,11 +477,9 @@ def _check_condition(node: dict, path: str, ctx: _Context) -> None:
             ctx.problems[path] = f"enter a number for '{name}'"
         elif operator == "between" and _number(node.get("value2")) is None:
             ctx.problems[path] = f"enter the upper bound of '{name}'"
-        elif spec.key == "age" and not all(
-            0 <= _number(v) <= MAX_AGE for v in (value, node.get("value2")) if _number(v) is not None
-        ):
+        elif spec.key == "age" and not all(0 <= number <= MAX_AGE for number in _numbers(node)):
             ctx.problems[path] = f"an age is between 0 and {MAX_AGE}"
-        elif any(abs(_number(v)) >= Decimal("1e12") for v in (value, node.get("value2")) if _number(v) is not None):
+        elif any(abs(number) >= Decimal("1e12") for number in _numbers(node)):
             ctx.problems[path] = f"'{name}' must be under 1,000,000,000,000"
     elif spec.kind == "date" and operator not in VALUELESS:
         if operator in ("in_last_days", "not_in_last_days"):
@@ -564,9 +581,9 @@ def _number_q(column: str, operator: str, value: Any, value2: Any) -> Q:
         return Q(**{f"{column}__isnull": True})
     if operator == "is_not_empty":
         return Q(**{f"{column}__isnull": False})
-    low = _number(value)
+    low = _valid_number(value)
     if operator == "between":
-        high = _number(value2)
+        high = _valid_number(value2)
         low, high = min(low, high), max(low, high)
         return Q(**{f"{column}__gte": low, f"{column}__lte": high})
     lookup = {"eq": "exact", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte"}
@@ -585,12 +602,12 @@ def _date_q(workspace: Workspace, column: str, node: dict) -> Q:
         return Q(**{f"{column}__gte": last_days_cutoff(workspace, int(node["days"]))})
     if operator == "not_in_last_days":
         return Q(**{f"{column}__lt": last_days_cutoff(workspace, int(node["days"]))})
-    day = _date(node.get("value"))
+    day = _valid_date(node.get("value"))
     if operator == "before":
         return Q(**{f"{column}__lt": _local_midnight(workspace, day)})
     if operator == "after":
         return Q(**{f"{column}__gte": _local_midnight(workspace, day + dt.timedelta(days=1))})
-    end = _date(node.get("value2"))
+    end = _valid_date(node.get("value2"))
     start, end = min(day, end), max(day, end)
     return Q(**{f"{column}__gte": _local_midnight(workspace, start)}) & Q(
         **{f"{column}__lt": _local_midnight(workspace, end + dt.timedelta(days=1))}
@@ -617,7 +634,7 @@ def _age_q(workspace: Workspace, node: dict) -> Q:
     def aged_exactly(age: int) -> Q:
         return Q(birth_date__lte=born_on_or_before(age), birth_date__gt=born_on_or_before(age + 1))
 
-    low = int(_number(node.get("value")))
+    low = int(_valid_number(node.get("value")))
     if operator == "eq":
         return aged_exactly(low)
     if operator == "ne":
@@ -630,7 +647,7 @@ def _age_q(workspace: Workspace, node: dict) -> Q:
         return Q(birth_date__gt=born_on_or_before(low + 1))
     if operator == "lt":
         return Q(birth_date__gt=born_on_or_before(low))
-    high = int(_number(node.get("value2")))
+    high = int(_valid_number(node.get("value2")))
     low, high = min(low, high), max(low, high)
     return Q(birth_date__lte=born_on_or_before(low), birth_date__gt=born_on_or_before(high + 1))
 
