@@ -61,7 +61,7 @@ def integrations_minute_tick(workspace_id: int) -> None:
     import datetime as dt
 
     from customers import services as customer_services
-    from integrations import reconciliation, sync
+    from integrations import reconciliation, sync, webhooks
     from integrations.models import StoreConnection, StorefrontTracking, SyncKind
 
     with workspace_scope(workspace_id) as workspace:
@@ -71,6 +71,8 @@ def integrations_minute_tick(workspace_id: int) -> None:
             sync_run_execute.delay(workspace_id, run.pk)
         for connection in sync.connections_due_for_sync(workspace=workspace):
             sync.sync_run_start(workspace=workspace, connection=connection, kind=SyncKind.INCREMENTAL)
+        for delivery_id in webhooks.deliveries_stuck(workspace=workspace):
+            webhook_process.delay(workspace_id, delivery_id)
         for connection in reconciliation.connections_due_for_reconciliation(workspace=workspace):
             connection_reconcile.delay(workspace_id, connection.pk)
         tracking = StorefrontTracking.objects.filter(workspace=workspace).first()

@@ -7,6 +7,7 @@ Shopify signs the raw body with HMAC-SHA256 (base64) in ``X-Shopify-Hmac-Sha256`
 """
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import logging
@@ -273,3 +274,13 @@ def _woocommerce(workspace: Workspace, connection: StoreConnection, topic: str, 
         )
         return WebhookDelivery.Status.PROCESSED, f"product {body['id']}: {_describe(result)}"
     return WebhookDelivery.Status.IGNORED, f"topic {topic} is not used"
+
+
+def deliveries_stuck(*, workspace: Workspace, older_than: dt.timedelta = dt.timedelta(minutes=5)) -> list[int]:
+    """Deliveries recorded but never processed (their task was lost): the minute tick queues them again."""
+    cutoff = timezone.now() - older_than
+    return list(
+        WebhookDelivery.objects.filter(
+            workspace=workspace, status=WebhookDelivery.Status.RECEIVED, received_at__lt=cutoff
+        ).values_list("id", flat=True)[:500]
+    )

@@ -290,3 +290,20 @@ def test_webhook_answers_fast(workspace, shopify_connection, catalogue, settings
     with scope(workspace=workspace):
         assert WebhookDelivery.objects.get().status == "received"  # not processed inside the request
         assert not Order.objects.filter(source="shopify").exists()
+
+
+def test_a_delivery_whose_task_was_lost_is_processed_by_the_minute_tick(workspace, shopify_connection, catalogue):
+    from integrations.tasks import integrations_minute_tick
+
+    body, headers = shopify_delivery(
+        topic="orders/create", secret=WEBHOOK_SECRET, payload=render.shopify_order_rest(catalogue.orders[2], catalogue)
+    )
+    post(shopify_connection, body, headers)  # recorded; its on-commit task never runs (the test transaction)
+    with scope(workspace=workspace):
+        WebhookDelivery.objects.update(received_at=timezone.now() - dt.timedelta(minutes=6))
+
+    integrations_minute_tick(workspace.id)
+
+    with scope(workspace=workspace):
+        assert WebhookDelivery.objects.get().status == "processed"
+        assert Order.objects.filter(source="shopify", external_id=str(catalogue.orders[2].id)).exists()
