@@ -120,7 +120,8 @@ def customer_data_export(*, workspace: Workspace, customer: Customer, actor=None
         .order_by("id")
         .values("order_id", "title", "sku", "category", "quantity", "unit_price", "discount", "total")
     ):
-        lines_by_order.setdefault(line.pop("order_id"), []).append(line)
+        row: dict[str, Any] = dict(line)
+        lines_by_order.setdefault(int(row.pop("order_id")), []).append(row)
     for order in Order.objects.filter(workspace=workspace, customer=customer).order_by("placed_at"):
         data = model_to_dict(order, exclude=["workspace", "customer"])
         data["id"] = order.id
@@ -164,7 +165,7 @@ def customer_data_export(*, workspace: Workspace, customer: Customer, actor=None
     return _json(export)
 
 
-ERASED_PROFILE = {
+ERASED_PROFILE: dict[str, Any] = {
     "email": "",
     "phone": "",
     "first_name": "",

@@ -105,7 +105,10 @@ ORDER_FIELDS = [
     ImportField(name="line_price", label="Line: unit price", synonyms=("lineitemprice", "unitprice", "price")),
 ]
 
-FIELDS_BY_KIND = {ImportJob.Kind.CUSTOMERS: CUSTOMER_FIELDS, ImportJob.Kind.ORDERS: ORDER_FIELDS}
+FIELDS_BY_KIND: dict[str, list[ImportField]] = {
+    ImportJob.Kind.CUSTOMERS: CUSTOMER_FIELDS,
+    ImportJob.Kind.ORDERS: ORDER_FIELDS,
+}
 
 
 # --- reading the file ------------------------------------------------------------------------------------------
@@ -176,7 +179,7 @@ def _reader(job: ImportJob, text: str | None = None) -> Iterator[list[str]]:
 def import_headers_and_preview(*, job: ImportJob, rows: int = PREVIEW_ROWS) -> tuple[list[str], list[list[str]]]:
     reader = _reader(job)
     headers = next(reader, [])
-    preview = []
+    preview: list[list[str]] = []
     for row in reader:
         if len(preview) >= rows:
             break
@@ -208,7 +211,7 @@ def import_job_create(*, workspace: Workspace, kind: str, upload: UploadedFile, 
     job = ImportJob(
         workspace=workspace,
         kind=kind,
-        original_name=upload.name[:255],
+        original_name=(upload.name or "upload.csv")[:255],
         encoding=encoding,
         delimiter=delimiter,
         mapping=guess_mapping(kind=kind, headers=headers),

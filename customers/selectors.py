@@ -80,7 +80,7 @@ def customer_search(queryset: QuerySet[Customer], text: str) -> QuerySet[Custome
 
 def customer_list(*, workspace: Workspace, filters: CustomerFilters) -> QuerySet[Customer]:
     """Live (not merged) customers matching ``filters``, sorted. Tags are prefetched for the page shown."""
-    customers = Customer.objects.filter(workspace=workspace, merged_into__isnull=True)
+    customers: QuerySet[Customer] = Customer.objects.filter(workspace=workspace, merged_into__isnull=True)
     if filters.search:
         customers = customer_search(customers, filters.search)
     if filters.tag:

@@ -58,7 +58,7 @@ def _product(verb: str) -> Callable[[dict], str]:
 def _email(verb: str) -> Callable[[dict], str]:
     def summary(props: dict) -> str:
         subject = props.get("subject") or props.get("campaign") or props.get("campaign_name") or ""
-        url = props.get("url") if verb == "Clicked" else ""
+        url = str(props.get("url") or "") if verb == "Clicked" else ""
         return _join(f"{verb} {('“' + subject + '”') if subject else 'an email'}", url)
 
     return summary
