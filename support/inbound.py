@@ -94,7 +94,7 @@ def parse_message(raw: Message | bytes | str) -> InboundEmail:
     attachments = []
     for part in msg.iter_attachments():
         payload = part.get_payload(decode=True)
-        if payload is None:
+        if not isinstance(payload, bytes):
             continue
         attachments.append(
             IncomingFile(
@@ -178,7 +178,7 @@ def _customer_for(*, workspace: Workspace, email_address: str, name: str):
 
 def _attachments_within_limits(files: Iterable[IncomingFile]) -> tuple[IncomingFile, ...]:
     """Email attachments over the limits are dropped (with a log line) rather than losing the whole message."""
-    kept = []
+    kept: list[IncomingFile] = []
     for incoming in files:
         if (
             incoming.content_type.lower() in Attachment.ALLOWED_TYPES

@@ -53,17 +53,18 @@ def _decimal(value: str) -> Decimal | None:
 
 def rule_matches(*, workspace: Workspace, rule: RoutingRule, ticket: Ticket) -> bool:
     value = rule.value.strip()
+    customer, order = ticket.customer, ticket.order
     if rule.condition == RuleCondition.CATEGORY:
         return bool(value) and ticket.category.strip().lower() == value.lower()
     if rule.condition == RuleCondition.LANGUAGE:
-        language = (ticket.language or (ticket.customer.language if ticket.customer_id else "")).lower()
+        language = (ticket.language or (customer.language if customer is not None else "")).lower()
         return bool(value) and language.split("-")[0] == value.lower().split("-")[0]
     if rule.condition == RuleCondition.ORDER_VALUE:
         threshold = _decimal(value)
-        return threshold is not None and ticket.order_id is not None and ticket.order.total >= threshold
+        return threshold is not None and order is not None and order.total >= threshold
     if rule.condition == RuleCondition.CUSTOMER_SPENT:
         threshold = _decimal(value)
-        return threshold is not None and ticket.customer_id is not None and ticket.customer.total_spent >= threshold
+        return threshold is not None and customer is not None and customer.total_spent >= threshold
     if rule.condition == RuleCondition.SEGMENT:
         return (
             rule.segment_id is not None
@@ -103,7 +104,7 @@ def available_reps(*, workspace: Workspace, team: Team | None = None) -> QuerySe
 def pick_load_balanced(*, workspace: Workspace, team: Team) -> Membership | None:
     return (
         available_reps(workspace=workspace, team=team)
-        .order_by("open_count", F("last_assigned_at").asc(nulls_first=True), "pk")
+        .order_by("open_count", F("last_assigned_at").asc(nulls_first=True), "pk")  # type: ignore[misc]
         .first()
     )
 

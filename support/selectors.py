@@ -115,7 +115,7 @@ def inbox_page(*, workspace: Workspace, membership: Membership, filters: InboxFi
     for ticket_id, name in rows.values_list("ticket_id", "name"):
         names.setdefault(ticket_id, []).append(name)
     for ticket in tickets:
-        ticket.tag_names = names.get(ticket.pk, [])
+        ticket.tag_names = names.get(ticket.pk, [])  # type: ignore[attr-defined]
     return tickets
 
 
@@ -131,7 +131,7 @@ def inbox_counts(*, workspace: Workspace, membership: Membership) -> dict:
     per_team = dict(open_tickets.order_by().values_list("team_id").annotate(count=Count("pk")))
     teams = list(Team.objects.filter(workspace=workspace))
     for team in teams:
-        team.open_count = per_team.get(team.pk, 0)
+        team.open_count = per_team.get(team.pk, 0)  # type: ignore[attr-defined]
     return {**counts, "teams": teams}
 
 
@@ -199,6 +199,7 @@ def customer_context(*, workspace: Workspace, ticket: Ticket) -> CustomerContext
     from customers.models import Cart, CartStatus, Order
 
     customer = ticket.customer
+    assert customer is not None
     orders = list(Order.objects.filter(workspace=workspace, customer=customer).order_by("-placed_at")[:5])
     carts = list(
         Cart.objects.filter(
@@ -255,8 +256,8 @@ def survey_scores(*, workspace: Workspace, since: dt.datetime) -> dict:
     rows = Survey.objects.filter(workspace=workspace, status=SurveyStatus.ANSWERED, answered_at__gte=since).values_list(
         "kind", "score"
     )
-    csat = [score for kind, score in rows if kind == SurveyKind.CSAT]
-    nps = [score for kind, score in rows if kind == SurveyKind.NPS]
+    csat = [int(score) for kind, score in rows if kind == SurveyKind.CSAT and score is not None]
+    nps = [int(score) for kind, score in rows if kind == SurveyKind.NPS and score is not None]
     return {
         "csat_answers": len(csat),
         # CSAT = share of 4s and 5s, the usual definition

@@ -595,7 +595,7 @@ def canned_reply_render(*, canned: CannedReply, ticket: Ticket, agent) -> str:
         ("customer", "email"): ticket.requester_email,
         ("ticket", "number"): str(ticket.number),
         ("ticket", "subject"): ticket.subject,
-        ("order", "number"): ticket.order.number if ticket.order_id else "",
+        ("order", "number"): ticket.order.number if ticket.order is not None else "",
         ("agent", "name"): getattr(agent, "display_name", "") or "",
         ("workspace", "name"): ticket.workspace.name,
     }
@@ -626,7 +626,10 @@ def team_save(*, workspace: Workspace, name: str, member_ids: Iterable[int], tea
     name = name.strip()
     if not name:
         raise DomainError("A team needs a name.", field="name")
-    if Team.objects.filter(workspace=workspace, name=name).exclude(pk=getattr(team, "pk", None)).exists():
+    same_name = Team.objects.filter(workspace=workspace, name=name)
+    if team is not None:
+        same_name = same_name.exclude(pk=team.pk)
+    if same_name.exists():
         raise DomainError(f"There is already a team called {name}.", field="name")
     team = team or Team(workspace=workspace)
     team.name = name
@@ -671,11 +674,11 @@ def ticket_message_deliver(*, workspace: Workspace, message_id: int) -> bool:
         .order_by("created_at", "id")
         .values_list("email_message_id", "kind")
     )
-    last_customer = [msgid for msgid, kind in thread if kind == MessageKind.CUSTOMER]
-    headers = {"Message-ID": message.email_message_id}
+    last_customer = [str(msgid) for msgid, kind in thread if kind == MessageKind.CUSTOMER]
+    headers: dict[str, str] = {"Message-ID": message.email_message_id or make_msgid(domain=_message_id_domain())}
     if thread:
-        headers["In-Reply-To"] = last_customer[-1] if last_customer else thread[-1][0]
-        headers["References"] = " ".join(msgid for msgid, _ in thread[-20:])
+        headers["In-Reply-To"] = last_customer[-1] if last_customer else str(thread[-1][0])
+        headers["References"] = " ".join(str(msgid) for msgid, _ in thread[-20:])
     reply_to = support_settings_for(workspace=workspace).reply_to_email
     subject = ticket.subject if ticket.subject.lower().startswith("re:") else f"Re: {ticket.subject}"
     agent = message.author.display_name if message.author else workspace.name

@@ -115,8 +115,8 @@ def survey_send(*, workspace: Workspace, survey_id: int, now: dt.datetime | None
     if not claimed:
         return False
     survey = Survey.objects.select_related("customer", "ticket").get(workspace=workspace, pk=survey_id)
-    customer = survey.customer
-    email_address = (survey.ticket.requester_email if survey.ticket_id else "") or customer.email
+    customer, ticket = survey.customer, survey.ticket
+    email_address = (ticket.requester_email if ticket is not None else "") or customer.email
     if not email_address or customer.erased_at is not None:
         Survey.objects.filter(workspace=workspace, pk=survey_id).update(status=SurveyStatus.SKIPPED, error="no email")
         return False
@@ -127,8 +127,8 @@ def survey_send(*, workspace: Workspace, survey_id: int, now: dt.datetime | None
         "choices": [(score, survey_url(survey, score)) for score in survey.scale],
         "page_url": survey_url(survey),
     }
-    if survey.kind == SurveyKind.CSAT:
-        subject = f"How did we do? {survey.ticket.reference} {survey.ticket.subject}"
+    if survey.kind == SurveyKind.CSAT and ticket is not None:
+        subject = f"How did we do? {ticket.reference} {ticket.subject}"
     else:
         subject = f"How likely are you to recommend {workspace.name}?"
     email = EmailMultiAlternatives(
