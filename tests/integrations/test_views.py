@@ -209,3 +209,13 @@ def test_customer_card_shows_store_link_and_storefront_activity(rf, workspace, o
     assert 'href="https://main.myshopify.com/admin/customers/7001"' in html
     assert "2 page views" in html and "1 product views" in html
     assert "Last seen on the storefront" in html
+
+
+def test_list_shows_a_live_progress_bar_while_a_sync_runs(owner_client, workspace):
+    run = SyncRunFactory(connection__workspace=workspace, status="running", pages_done=1, pages_expected=4)
+
+    body = owner_client.get(url("list", workspace)).content.decode()
+
+    progress_url = url("run_progress", workspace, connection_id=run.connection_id, run_id=run.pk)
+    assert f'hx-get="{progress_url}"' in body
+    assert "1 / 4 pages · 25%" in body
