@@ -84,9 +84,7 @@ def customer_list(*, workspace: Workspace, filters: CustomerFilters) -> QuerySet
     if filters.search:
         customers = customer_search(customers, filters.search)
     if filters.tag:
-        customers = customers.filter(
-            Exists(CustomerTag.objects.filter(workspace=workspace, customer_id=OuterRef("pk"), name=filters.tag))
-        )
+        customers = _with_tag(customers, workspace=workspace, tag=filters.tag)
     if filters.country:
         customers = customers.filter(country=filters.country.upper())
     if filters.email_consent:
@@ -121,6 +119,20 @@ def customer_list(*, workspace: Workspace, filters: CustomerFilters) -> QuerySet
             )
         )
     )
+
+
+SELECTIVE_TAG_LIMIT = 5000
+
+
+def _with_tag(customers: QuerySet[Customer], *, workspace: Workspace, tag: str) -> QuerySet[Customer]:
+    """Most tags mark a few customers: their ids (read from the (workspace, name) index) make the list an index
+    lookup by primary key. PostgreSQL would otherwise hash-join the tags against a scan of every customer. A tag
+    on more than SELECTIVE_TAG_LIMIT customers is filtered with EXISTS instead."""
+    tags = CustomerTag.objects.filter(workspace=workspace, name=tag)
+    ids = list(tags.values_list("customer_id", flat=True)[: SELECTIVE_TAG_LIMIT + 1])
+    if len(ids) <= SELECTIVE_TAG_LIMIT:
+        return customers.filter(id__in=ids)
+    return customers.filter(Exists(tags.filter(customer_id=OuterRef("pk"))))
 
 
 LIST_COLUMNS = (

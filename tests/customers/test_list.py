@@ -228,3 +228,11 @@ def test_counts_stop_at_the_cap(workspace, owner_client, people, monkeypatch):
     body = owner_client.get(url(workspace), HTTP_HX_REQUEST="true").content.decode()
     assert '<span class="fw-semibold" data-testid="result-count">2+</span>' in body
     assert body.count("data-customer-id=") == 3
+
+
+def test_tag_filter_for_widely_used_tags(workspace, people, monkeypatch):
+    from customers import selectors
+
+    CustomerTagFactory(customer=people["bob"], name="vip")
+    monkeypatch.setattr(selectors, "SELECTIVE_TAG_LIMIT", 1)  # forces the EXISTS path
+    assert sorted(names(workspace, tag="vip")) == ["Ann", "Bob"]
