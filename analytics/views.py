@@ -96,6 +96,13 @@ def chart_csv(request: HttpRequest, workspace_slug: str, chart_name: str) -> Htt
     return _csv_response(table, f"{workspace.slug}-{chart_name}-{date_range.start}-{date_range.end}.csv")
 
 
+def _display_rows(table) -> list[list]:
+    """Table cells for the page: missing values as a dash rather than "nan"."""
+    return [
+        ["—" if value is None or value != value else value for value in row] for row in table.itertuples(index=False)
+    ]
+
+
 @requires(Capability.VIEW)
 def reports(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     workspace = request.workspace
@@ -113,8 +120,8 @@ def reports(request: HttpRequest, workspace_slug: str) -> HttpResponse:
             {
                 "report": report,
                 "answer": answer,
-                "columns": list(answer.table.columns),
-                "rows": answer.table.head(25).itertuples(index=False),
+                "columns": [str(column).replace("_", " ") for column in answer.table.columns],
+                "rows": _display_rows(answer.table.head(25)),
                 "csv_url": ws_reverse(request, f"analytics:report-{report.name}-csv") + "?" + query,
             },
         )

@@ -66,3 +66,12 @@ def test_dashboard_renders_every_chart_from_seed_data(transactional_db, live_ser
     page.goto(f"{live_server.url}/w/demo/analytics/predictions/")
     page.wait_for_selector("[data-testid=plot-forecast] .main-svg", timeout=20_000)
     page.screenshot(path=str(SCREENSHOTS / "predictions.png"), full_page=True)
+
+    # every question on the reports page gets its answer
+    from analytics.reports import REPORTS
+
+    page.goto(f"{live_server.url}/w/demo/analytics/reports/?period=90")
+    for name in REPORTS:
+        page.wait_for_selector(f"[data-testid=answer-{name}]", timeout=20_000)
+    page.screenshot(path=str(SCREENSHOTS / "reports.png"), full_page=True)
+    assert errors == []
