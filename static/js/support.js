@@ -19,6 +19,15 @@
     if (row) row.classList.add("active");
   });
 
+  // On narrow screens the pane sits below the list: bring a freshly opened ticket into view.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "ticket-pane" && window.innerWidth < 1200 &&
+        event.detail.requestConfig && event.detail.requestConfig.verb === "get") {
+      target.scrollIntoView({ block: "start" });
+    }
+  });
+
   // After a reply or note is sent the pane is re-rendered; keep the conversation's end in view.
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.detail.target && event.detail.target.id === "ticket-pane") {
