@@ -23,10 +23,14 @@ def _sign_in(page, email: str) -> None:
 
 
 def _builder(page, action) -> None:
-    """Do something in the builder and wait for the server's re-rendered tree to settle."""
+    """Do something in the builder and wait until htmx has swapped in and settled the server's re-rendered tree."""
+    page.evaluate(
+        "() => { window.__builderSettled = false; document.body.addEventListener("
+        "'htmx:afterSettle', () => { window.__builderSettled = true; }, {once: true}); }"
+    )
     with page.expect_response(lambda r: r.url.endswith("/segments/builder/") and r.status == 200):
         action()
-    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')")
+    page.wait_for_function("() => window.__builderSettled && !document.querySelector('.htmx-request')")
 
 
 def _choose(page, name: str, value: str) -> None:
