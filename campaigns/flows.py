@@ -22,6 +22,7 @@ from customers.models import Customer, Event
 
 CONDITION_FIELDS = {"orders_count", "total_spent", "rfm_group", "loyalty_points", "country", "churn_risk",
                     "open_tickets_count"}
+LATE_GRACE = dt.timedelta(hours=1)
 CONDITION_OPS = {"eq": "exact", "neq": "exact", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte"}
 
 
@@ -295,7 +296,11 @@ def flows_advance(*, workspace: Workspace, now: dt.datetime | None = None, limit
             step = steps[position]
             position += 1
             if step.kind == FlowStep.Kind.WAIT:
-                due = due + dt.timedelta(hours=step.wait_hours)
+                # Waits count from when the step became due (the first one from the trigger event itself), so a
+                # late tick does not stretch the flow; but a run far behind (a flow switched on over old events)
+                # never bunches its emails together: later waits start at most LATE_GRACE in the past.
+                base = due if step.position == 0 else max(due, now - LATE_GRACE)
+                due = base + dt.timedelta(hours=step.wait_hours)
                 if due > now:
                     break
             elif step.kind == FlowStep.Kind.CONDITION:

@@ -155,3 +155,15 @@ def test_every_preset_installs_with_templates_that_compile(in_scope):
             if step.template_id:
                 compiled_template(workspace=in_scope, template=step.template)
     assert flow_install_preset(workspace=in_scope, key="welcome").preset == "welcome"  # idempotent
+
+
+def test_a_run_far_behind_does_not_bunch_its_emails(in_scope, cart_flow):
+    workspace = in_scope
+    customer = CustomerFactory(workspace=workspace, email_consent="subscribed")
+    start_checkout(workspace, customer)
+
+    assert tick(workspace, at(72)) == 1  # three days late: the first reminder now...
+    assert flow_step_counts(workspace=workspace, flow=cart_flow) == {3: 1}
+    # ...and the last call ~20 hours after it (the wait counts from at most LATE_GRACE = 1 h in the past)
+    assert tick(workspace, at(72 + 18.9)) == 0
+    assert tick(workspace, at(72 + 19)) == 1
