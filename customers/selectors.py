@@ -157,7 +157,12 @@ LIST_COLUMNS = (
 
 def customer_ids_matching(*, workspace: Workspace, filters: CustomerFilters) -> QuerySet:
     """The ids of every customer matching ``filters`` (for "apply to all matching" bulk actions)."""
-    return customer_list(workspace=workspace, filters=filters).order_by().values_list("id", flat=True)
+    return (
+        customer_list(workspace=workspace, filters=filters)
+        .prefetch_related(None)
+        .order_by()
+        .values_list("id", flat=True)
+    )
 
 
 def customer_tag_names(*, workspace: Workspace) -> list[str]:

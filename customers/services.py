@@ -986,17 +986,22 @@ def customers_add_tag(*, workspace: Workspace, customer_ids: Iterable[int], tag:
     name = tag.strip()[:64]
     if not name:
         raise DomainError("A tag needs a name.", field="tag")
-    ids = list(Customer.objects.filter(workspace=workspace, id__in=list(customer_ids)).values_list("id", flat=True))
-    CustomerTag.objects.bulk_create(
-        [CustomerTag(workspace=workspace, customer_id=cid, name=name) for cid in ids], ignore_conflicts=True
-    )
-    return len(ids)
+    tagged = 0
+    # In batches: "tag all 80,000 matching" must not become one IN (...) list larger than SQLite's 32,766 variables.
+    for batch in _batched(customer_ids):
+        ids = list(Customer.objects.filter(workspace=workspace, id__in=batch).values_list("id", flat=True))
+        CustomerTag.objects.bulk_create(
+            [CustomerTag(workspace=workspace, customer_id=cid, name=name) for cid in ids], ignore_conflicts=True
+        )
+        tagged += len(ids)
+    return tagged
 
 
 def customers_remove_tag(*, workspace: Workspace, customer_ids: Iterable[int], tag: str) -> int:
-    deleted, _ = CustomerTag.objects.filter(
-        workspace=workspace, customer_id__in=list(customer_ids), name=tag.strip()
-    ).delete()
+    deleted = 0
+    for batch in _batched(customer_ids):
+        count, _ = CustomerTag.objects.filter(workspace=workspace, customer_id__in=batch, name=tag.strip()).delete()
+        deleted += count
     return deleted
 
 

@@ -236,3 +236,20 @@ def test_tag_filter_for_widely_used_tags(workspace, people, monkeypatch):
     CustomerTagFactory(customer=people["bob"], name="vip")
     monkeypatch.setattr(selectors, "SELECTIVE_TAG_LIMIT", 1)  # forces the EXISTS path
     assert sorted(names(workspace, tag="vip")) == ["Ann", "Bob"]
+
+
+def test_bulk_tag_all_matching_beyond_one_batch(workspace, owner_client):
+    from customers.models import Customer
+    from customers.services import BATCH_SIZE
+
+    with scopes_disabled():
+        Customer.objects.bulk_create(
+            [
+                Customer(workspace=workspace, external_id=f"many-{i}", email=f"m{i}@example.org")
+                for i in range(BATCH_SIZE + 5)
+            ]
+        )
+    response = owner_client.post(url(workspace, "bulk/tag/"), {"action": "add", "tag_name": "all", "apply_to_all": "1"})
+    assert response.status_code == 302
+    with scopes_disabled():
+        assert CustomerTag.objects.filter(name="all").count() == BATCH_SIZE + 5
