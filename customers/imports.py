@@ -202,11 +202,14 @@ def import_job_create(*, workspace: Workspace, kind: str, upload: UploadedFile, 
     encoding = detect_encoding(raw)
     text = raw.decode(encoding)
     delimiter = detect_delimiter(text[:65536])
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
-    headers = [h.strip() for h in (rows[0] if rows else [])]
-    if not any(headers):
-        raise DomainError("The first row must name the columns.", field="file")
-    data_rows = sum(1 for row in rows[1:] if any(cell.strip() for cell in row))
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        headers = [h.strip() for h in next(reader, [])]
+        if not any(headers):
+            raise DomainError("The first row must name the columns.", field="file")
+        data_rows = sum(1 for row in reader if any(cell.strip() for cell in row))
+    except csv.Error as error:
+        raise DomainError(f"The file is not valid CSV: {error}.", field="file") from error
     upload.seek(0)
     job = ImportJob(
         workspace=workspace,
