@@ -22,8 +22,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
 def main() -> int:
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("only", nargs="*", help="module names to run (default: all)")
-    parser.add_argument("--scale", type=float, default=0.1,
-                        help="fraction of each benchmark's full target size (1 = the sizes the issues name)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=0.1,
+        help="fraction of each benchmark's full target size (1 = the sizes the issues name)",
+    )
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
@@ -72,7 +76,11 @@ def print_table(rows: list[dict]) -> None:
     print(line)
     print("-" * len(line))
     for r in table:
-        print("  ".join(c.ljust(w) if i == 0 or i == 5 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+        print(
+            "  ".join(
+                c.ljust(w) if i == 0 or i == 5 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
 
 
 if __name__ == "__main__":

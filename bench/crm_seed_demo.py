@@ -19,19 +19,37 @@ def _per_row_seconds(workspace, store, sample: int = 200) -> float:
     started = time.perf_counter()
     customers = {}
     for record in store.customers[:sample]:
-        customer = Customer(workspace=workspace, source="baseline", external_id=record.external_id,
-                            email=record.email, first_name=record.first_name, last_name=record.last_name)
+        customer = Customer(
+            workspace=workspace,
+            source="baseline",
+            external_id=record.external_id,
+            email=record.email,
+            first_name=record.first_name,
+            last_name=record.last_name,
+        )
         customer.save()
         customers[record.external_id] = customer
-    orders = [o for o in store.orders if o.customer_external_id in customers][:sample * 5]
+    orders = [o for o in store.orders if o.customer_external_id in customers][: sample * 5]
     for record in orders:
-        order = Order(workspace=workspace, source="baseline", external_id=record.external_id,
-                      customer=customers[record.customer_external_id], total=record.total, net_total=record.total,
-                      placed_at=record.placed_at)
+        order = Order(
+            workspace=workspace,
+            source="baseline",
+            external_id=record.external_id,
+            customer=customers[record.customer_external_id],
+            total=record.total,
+            net_total=record.total,
+            placed_at=record.placed_at,
+        )
         order.save()
         for line in record.lines:
-            OrderLine(workspace=workspace, order=order, title=line.title, quantity=line.quantity,
-                      unit_price=line.unit_price, total=line.unit_price * line.quantity).save()
+            OrderLine(
+                workspace=workspace,
+                order=order,
+                title=line.title,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                total=line.unit_price * line.quantity,
+            ).save()
         Event(workspace=workspace, customer=order.customer, type="order_placed", occurred_at=record.placed_at).save()
     elapsed = time.perf_counter() - started
     # seconds for the whole store at the same per-row costs
@@ -54,8 +72,15 @@ def run(args) -> list[dict]:
         baseline_ms = _per_row_seconds(workspace, store) * 1000
     with scopes_disabled():
         workspace.delete()
-    return [row(f"seed_demo {customers:,} customers + {orders:,} orders (with events, all apps)", n=orders,
-                median=seed_ms, baseline=baseline_ms, target="< 60,000 ms at 10,000 + 50,000 (SQLite)")]
+    return [
+        row(
+            f"seed_demo {customers:,} customers + {orders:,} orders (with events, all apps)",
+            n=orders,
+            median=seed_ms,
+            baseline=baseline_ms,
+            target="< 60,000 ms at 10,000 + 50,000 (SQLite)",
+        )
+    ]
 
 
 class _Null:

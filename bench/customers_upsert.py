@@ -26,18 +26,33 @@ def _per_row_baseline(workspace, orders) -> float:
     started = time.perf_counter()
     for record in orders:
         with transaction.atomic():
-            order = Order(workspace=workspace, source="baseline", external_id=record.external_id,
-                          customer_id=customers[record.customer_external_id], number=record.number,
-                          total=record.total, subtotal=record.subtotal, net_total=record.total,
-                          placed_at=record.placed_at, source_updated_at=record.updated_at)
+            order = Order(
+                workspace=workspace,
+                source="baseline",
+                external_id=record.external_id,
+                customer_id=customers[record.customer_external_id],
+                number=record.number,
+                total=record.total,
+                subtotal=record.subtotal,
+                net_total=record.total,
+                placed_at=record.placed_at,
+                source_updated_at=record.updated_at,
+            )
             order.save()
             for line in record.lines:
-                OrderLine(workspace=workspace, order=order, product_id=products.get(line.product_external_id),
-                          title=line.title, quantity=line.quantity, unit_price=line.unit_price,
-                          total=line.unit_price * line.quantity).save()
+                OrderLine(
+                    workspace=workspace,
+                    order=order,
+                    product_id=products.get(line.product_external_id),
+                    title=line.title,
+                    quantity=line.quantity,
+                    unit_price=line.unit_price,
+                    total=line.unit_price * line.quantity,
+                ).save()
             customer = Customer.objects.get(pk=order.customer_id)
             stats = Order.objects.filter(customer=customer).aggregate(
-                n=Count("id"), spent=Sum("net_total"), first=Min("placed_at"), last=Max("placed_at"))
+                n=Count("id"), spent=Sum("net_total"), first=Min("placed_at"), last=Max("placed_at")
+            )
             customer.orders_count = stats["n"]
             customer.total_spent = stats["spent"] or Decimal("0")
             customer.first_order_at, customer.last_order_at = stats["first"], stats["last"]
@@ -60,9 +75,12 @@ def run(args) -> list[dict]:
         bulk_ms = (time.perf_counter() - started) * 1000
 
         def fingerprint():
-            return (Order.objects.count(), OrderLine.objects.count(),
-                    Order.objects.aggregate(Max("updated_at"))["updated_at__max"],
-                    Customer.objects.aggregate(Sum("total_spent"), Max("updated_at")))
+            return (
+                Order.objects.count(),
+                OrderLine.objects.count(),
+                Order.objects.aggregate(Max("updated_at"))["updated_at__max"],
+                Customer.objects.aggregate(Sum("total_spent"), Max("updated_at")),
+            )
 
         before = fingerprint()
         started = time.perf_counter()
@@ -73,8 +91,17 @@ def run(args) -> list[dict]:
         per_row_s = _per_row_baseline(workspace, store.orders[:BASELINE_SAMPLE])
     lines = sum(len(o.lines) for o in store.orders)
     return [
-        row(f"orders upsert, bulk ({lines:,} lines, stats)", n=n, median=bulk_ms, baseline=per_row_s * n * 1000,
-            target="< 10,000 ms at 100,000 (PostgreSQL)"),
-        row("orders replay of the same batch", n=n, median=replay_ms,
-            target="changes nothing: " + ("yes" if unchanged else "NO")),
+        row(
+            f"orders upsert, bulk ({lines:,} lines, stats)",
+            n=n,
+            median=bulk_ms,
+            baseline=per_row_s * n * 1000,
+            target="< 10,000 ms at 100,000 (PostgreSQL)",
+        ),
+        row(
+            "orders replay of the same batch",
+            n=n,
+            median=replay_ms,
+            target="changes nothing: " + ("yes" if unchanged else "NO"),
+        ),
     ]

@@ -6,6 +6,7 @@ from crm.models import Invitation, Membership, User, Workspace
 admin.site.has_permission = lambda request: bool(request.user.is_active and request.user.is_superuser)  # type: ignore[method-assign]
 admin.site.site_header = "CRM administration (all workspaces)"
 
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     ordering = ["email"]
@@ -18,16 +19,19 @@ class UserAdmin(BaseUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
     raw_id_fields = ["user"]
+
 
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "timezone", "currency", "created_at"]
     search_fields = ["name", "slug"]
     inlines = [MembershipInline]
+
 
 @admin.register(Invitation)
 class InvitationAdmin(admin.ModelAdmin):

@@ -17,8 +17,19 @@ from faker import Faker
 from customers.records import CartRecord, CustomerRecord, EventRecord, OrderLineRecord, OrderRecord, ProductRecord
 
 CATEGORIES = {
-    "Apparel": (["Linen Shirt", "Merino Sweater", "Denim Jacket", "Cotton Tee", "Chino Trousers", "Rain Parka",
-                 "Wool Scarf", "Hoodie"], 45.0),
+    "Apparel": (
+        [
+            "Linen Shirt",
+            "Merino Sweater",
+            "Denim Jacket",
+            "Cotton Tee",
+            "Chino Trousers",
+            "Rain Parka",
+            "Wool Scarf",
+            "Hoodie",
+        ],
+        45.0,
+    ),
     "Shoes": (["Trail Runner", "Leather Boot", "Canvas Sneaker", "Slip-on Loafer", "Sandal"], 90.0),
     "Accessories": (["Leather Belt", "Canvas Tote", "Sunglasses", "Beanie", "Watch Strap", "Wallet"], 30.0),
     "Home": (["Ceramic Mug", "Scented Candle", "Linen Throw", "Plant Pot", "Coffee Grinder"], 28.0),
@@ -30,8 +41,34 @@ DISCOUNT_CODES = ["WELCOME10", "SPRING15", "VIP20", "FREESHIP", "BLACKFRIDAY"]
 # Relative order volume by month (Jan..Dec) and by weekday (Mon..Sun); hours peak at lunch and evening.
 MONTH_WEIGHTS = np.array([0.8, 0.75, 0.85, 0.9, 0.95, 0.9, 0.85, 0.9, 0.95, 1.05, 1.5, 1.8])
 WEEKDAY_WEIGHTS = np.array([1.0, 0.95, 0.95, 1.0, 1.05, 1.2, 1.25])
-HOUR_WEIGHTS = np.array([0.2, 0.1, 0.05, 0.05, 0.05, 0.1, 0.3, 0.6, 0.8, 0.9, 1.0, 1.2, 1.5, 1.3, 1.0, 0.9, 0.9, 1.0,
-                         1.2, 1.5, 1.8, 1.9, 1.4, 0.6])
+HOUR_WEIGHTS = np.array(
+    [
+        0.2,
+        0.1,
+        0.05,
+        0.05,
+        0.05,
+        0.1,
+        0.3,
+        0.6,
+        0.8,
+        0.9,
+        1.0,
+        1.2,
+        1.5,
+        1.3,
+        1.0,
+        0.9,
+        0.9,
+        1.0,
+        1.2,
+        1.5,
+        1.8,
+        1.9,
+        1.4,
+        0.6,
+    ]
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,10 +114,17 @@ def generate_store(
                 price = Decimal(str(round(float(base_price * rng.lognormal(0, 0.35)), 0) - 0.01))
                 products.append(
                     ProductRecord(
-                        source=source, external_id=f"p{index}", title=f"{name} — {colour}", sku=f"SKU-{index:04d}",
-                        category=category, vendor="Demo Outfitters", price=max(price, Decimal("4.99")),
-                        inventory_quantity=int(rng.integers(0, 400)), is_in_stock=bool(rng.random() > 0.05),
-                        image_url="", url=f"https://shop.example.com/products/p{index}",
+                        source=source,
+                        external_id=f"p{index}",
+                        title=f"{name} — {colour}",
+                        sku=f"SKU-{index:04d}",
+                        category=category,
+                        vendor="Demo Outfitters",
+                        price=max(price, Decimal("4.99")),
+                        inventory_quantity=int(rng.integers(0, 400)),
+                        is_in_stock=bool(rng.random() > 0.05),
+                        image_url="",
+                        url=f"https://shop.example.com/products/p{index}",
                         updated_at=start,
                     )
                 )
@@ -109,8 +153,9 @@ def generate_store(
     is_first = np.concatenate([[True], order_customer[1:] != order_customer[:-1]])
     span = horizon.timestamp() - acquired[order_customer]
     repeat_day = acquired[order_customer] + (rng.random(len(order_customer)) ** 2 * span // 86400) * 86400
-    repeat_time = (repeat_day // 86400) * 86400 + rng.choice(24, size=len(order_customer),
-                                                              p=HOUR_WEIGHTS / HOUR_WEIGHTS.sum()) * 3600
+    repeat_time = (repeat_day // 86400) * 86400 + rng.choice(
+        24, size=len(order_customer), p=HOUR_WEIGHTS / HOUR_WEIGHTS.sum()
+    ) * 3600
     order_times = np.where(is_first, acquired[order_customer], np.maximum(repeat_time, acquired[order_customer] + 3600))
     order_times = np.minimum(order_times, horizon.timestamp())
     sequence = np.argsort(order_times, kind="stable")
@@ -121,8 +166,10 @@ def generate_store(
     customer_records: list[CustomerRecord] = []
     for i in range(customers):
         first = first_order.get(i)
-        created = _ts(first - rng.integers(0, 30 * 86400)) if first else _ts(
-            float(_weighted_timestamps(rng, 1, start, now)[0])
+        created = (
+            _ts(first - rng.integers(0, 30 * 86400))
+            if first
+            else _ts(float(_weighted_timestamps(rng, 1, start, now)[0]))
         )
         created = max(created, start)
         profile = fake.simple_profile()
@@ -131,21 +178,30 @@ def generate_store(
         subscribed = rng.random() < 0.62
         customer_records.append(
             CustomerRecord(
-                source=source, external_id=f"c{i + 1}", email=email.lower().replace(" ", ""),
-                first_name=first_name, last_name=last_name,
+                source=source,
+                external_id=f"c{i + 1}",
+                email=email.lower().replace(" ", ""),
+                first_name=first_name,
+                last_name=last_name,
                 phone=f"+1415555{int(rng.integers(0, 10000)):04d}" if rng.random() < 0.5 else "",
                 birth_date=profile["birthdate"] if rng.random() < 0.6 else None,
                 gender={"F": "female", "M": "male"}.get(profile["sex"], ""),
-                city=fake.city(), region="", country=str(rng.choice(["US", "US", "US", "GB", "DE", "FR", "CA"])),
-                postcode=fake.postcode(), language=str(rng.choice(["en", "en", "en", "de", "fr"])),
+                city=fake.city(),
+                region="",
+                country=str(rng.choice(["US", "US", "US", "GB", "DE", "FR", "CA"])),
+                postcode=fake.postcode(),
+                language=str(rng.choice(["en", "en", "en", "de", "fr"])),
                 email_consent="subscribed" if subscribed else "not_subscribed",
-                email_consent_at=created, email_consent_source="checkout" if subscribed else "",
+                email_consent_at=created,
+                email_consent_source="checkout" if subscribed else "",
                 email_consent_version="2025-01" if subscribed else "",
                 loyalty_points=int(rng.integers(0, 40) * 10),
                 preferences={"size": str(rng.choice(["S", "M", "L", "XL"])), "colour": str(rng.choice(COLOURS))},
-                tags=tuple(t for t, p in (("newsletter", 0.3), ("wholesale", 0.02), ("gift-buyer", 0.08))
-                           if rng.random() < p),
-                created_at=created, updated_at=created,
+                tags=tuple(
+                    t for t, p in (("newsletter", 0.3), ("wholesale", 0.02), ("gift-buyer", 0.08)) if rng.random() < p
+                ),
+                created_at=created,
+                updated_at=created,
             )
         )
 
@@ -164,9 +220,13 @@ def generate_store(
             quantity = int(1 + rng.poisson(0.25 * spend_level[cust]))
             lines.append(
                 OrderLineRecord(
-                    external_id=f"l{n}-{len(lines)}", product_external_id=products[p].external_id,
-                    title=products[p].title, sku=products[p].sku, category=products[p].category,
-                    quantity=quantity, unit_price=products[p].price,
+                    external_id=f"l{n}-{len(lines)}",
+                    product_external_id=products[p].external_id,
+                    title=products[p].title,
+                    sku=products[p].sku,
+                    category=products[p].category,
+                    quantity=quantity,
+                    unit_price=products[p].price,
                 )
             )
         subtotal = sum((line.unit_price * line.quantity for line in lines), Decimal("0"))
@@ -180,15 +240,27 @@ def generate_store(
         refunded = (total * Decimal("0.5")).quantize(Decimal("0.01")) if 0.03 <= roll < 0.07 else Decimal("0")
         order_records.append(
             OrderRecord(
-                source=source, external_id=f"o{n}", customer_external_id=f"c{cust + 1}", placed_at=placed,
-                email=customer_records[cust].email, number=f"#{1000 + n}",
+                source=source,
+                external_id=f"o{n}",
+                customer_external_id=f"c{cust + 1}",
+                placed_at=placed,
+                email=customer_records[cust].email,
+                number=f"#{1000 + n}",
                 status="cancelled" if cancelled else ("closed" if placed < now - dt.timedelta(days=14) else "open"),
                 financial_status="refunded" if refunded == total else ("partially_refunded" if refunded else "paid"),
                 fulfillment_status="fulfilled" if placed < now - dt.timedelta(days=3) else "",
-                currency="USD", subtotal=subtotal, discount_total=discount, discount_codes=(code,) if code else (),
-                shipping_total=shipping, tax_total=tax, total=total, refunded_total=refunded,
-                cancelled_at=cancelled, refunded_at=placed + dt.timedelta(days=9) if refunded else None,
-                updated_at=placed + dt.timedelta(days=10), lines=tuple(lines),
+                currency="USD",
+                subtotal=subtotal,
+                discount_total=discount,
+                discount_codes=(code,) if code else (),
+                shipping_total=shipping,
+                tax_total=tax,
+                total=total,
+                refunded_total=refunded,
+                cancelled_at=cancelled,
+                refunded_at=placed + dt.timedelta(days=9) if refunded else None,
+                updated_at=placed + dt.timedelta(days=10),
+                lines=tuple(lines),
             )
         )
         if events:
@@ -204,24 +276,30 @@ def generate_store(
             when = _ts(ts)
             fav = category_names[favourite[cust]]
             anonymous = rng.random() < 0.35
-            session = _session_events(rng, f"b{k}", cust, when, [], products, product_categories, fav, False,
-                                      anonymous=anonymous)
+            session = _session_events(
+                rng, f"b{k}", cust, when, [], products, product_categories, fav, False, anonymous=anonymous
+            )
             event_records.extend(session)
             started = [e for e in session if e.type == "checkout_started"]
             if started and not anonymous:
                 cart_lines = started[0].properties["lines"]
                 cart_records.append(
                     CartRecord(
-                        source=source, external_id=f"cart-b{k}", started_at=started[0].occurred_at,
-                        customer_external_id=f"c{cust + 1}", email=customer_records[cust].email,
-                        lines=tuple(cart_lines), value=Decimal(started[0].properties["value"]),
+                        source=source,
+                        external_id=f"cart-b{k}",
+                        started_at=started[0].occurred_at,
+                        customer_external_id=f"c{cust + 1}",
+                        email=customer_records[cust].email,
+                        lines=tuple(cart_lines),
+                        value=Decimal(started[0].properties["value"]),
                         checkout_url=f"https://shop.example.com/checkouts/b{k}",
                         updated_at=started[0].occurred_at,
                     )
                 )
     _ = product_prices
-    return DemoStore(products=products, customers=customer_records, orders=order_records, carts=cart_records,
-                     events=event_records)
+    return DemoStore(
+        products=products, customers=customer_records, orders=order_records, carts=cart_records, events=event_records
+    )
 
 
 def _session_events(rng, key, cust, when, lines, products, product_categories, fav, ordered, anonymous=False):
@@ -238,34 +316,70 @@ def _session_events(rng, key, cust, when, lines, products, product_categories, f
         nonlocal t
         t = t + dt.timedelta(seconds=int(step))
         records.append(
-            EventRecord(type=event_type, occurred_at=min(t, when), source="demo",
-                        external_id=f"{visit}-{len(records)}", customer_external_id=customer,
-                        anonymous_id=anonymous_id, properties={"session": visit, **props})
+            EventRecord(
+                type=event_type,
+                occurred_at=min(t, when),
+                source="demo",
+                external_id=f"{visit}-{len(records)}",
+                customer_external_id=customer,
+                anonymous_id=anonymous_id,
+                properties={"session": visit, **props},
+            )
         )
 
     add("page_viewed", {"path": "/", "title": "Home"}, 0)
     for p in views:
-        add("product_viewed", {"product_id": products[p].external_id, "title": products[p].title,
-                               "category": products[p].category, "path": f"/products/{products[p].external_id}"},
-            rng.integers(20, 120))
+        add(
+            "product_viewed",
+            {
+                "product_id": products[p].external_id,
+                "title": products[p].title,
+                "category": products[p].category,
+                "path": f"/products/{products[p].external_id}",
+            },
+            rng.integers(20, 120),
+        )
     if ordered:
         for line in lines:
-            add("added_to_cart", {"product_id": line.product_external_id, "title": line.title,
-                                  "quantity": line.quantity, "price": str(line.unit_price)}, rng.integers(10, 60))
+            add(
+                "added_to_cart",
+                {
+                    "product_id": line.product_external_id,
+                    "title": line.title,
+                    "quantity": line.quantity,
+                    "price": str(line.unit_price),
+                },
+                rng.integers(10, 60),
+            )
         add("checkout_started", {"value": str(sum(l.unit_price * l.quantity for l in lines))}, 30)  # noqa: E741
     else:
         roll = rng.random()
         if roll < 0.25:
             p = views[-1]
-            add("added_to_cart", {"product_id": products[p].external_id, "title": products[p].title, "quantity": 1,
-                                  "price": str(products[p].price)}, rng.integers(10, 60))
+            add(
+                "added_to_cart",
+                {
+                    "product_id": products[p].external_id,
+                    "title": products[p].title,
+                    "quantity": 1,
+                    "price": str(products[p].price),
+                },
+                rng.integers(10, 60),
+            )
             if roll < 0.12:
-                cart_lines = [{"product_external_id": products[p].external_id, "sku": products[p].sku,
-                               "title": products[p].title, "quantity": 1, "price": str(products[p].price)}]
+                cart_lines = [
+                    {
+                        "product_external_id": products[p].external_id,
+                        "sku": products[p].sku,
+                        "title": products[p].title,
+                        "quantity": 1,
+                        "price": str(products[p].price),
+                    }
+                ]
                 add("checkout_started", {"value": str(products[p].price), "lines": cart_lines}, 40)
     return records
 
 
 def chunks(items: list, size: int) -> Iterator[list]:
     for index in range(0, len(items), size):
-        yield items[index:index + size]
+        yield items[index : index + size]

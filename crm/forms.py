@@ -6,7 +6,15 @@ from django.contrib.auth.password_validation import validate_password
 
 from crm.models import TIMEZONE_CHOICES, Role
 
-WEEKDAYS = [(1, "Monday"), (2, "Tuesday"), (3, "Wednesday"), (4, "Thursday"), (5, "Friday"), (6, "Saturday"), (7, "Sunday")]
+WEEKDAYS = [
+    (1, "Monday"),
+    (2, "Tuesday"),
+    (3, "Wednesday"),
+    (4, "Thursday"),
+    (5, "Friday"),
+    (6, "Saturday"),
+    (7, "Sunday"),
+]
 
 
 class SignUpForm(forms.Form):
@@ -22,7 +30,9 @@ class SignUpForm(forms.Form):
             from crm.models import User
 
             try:
-                validate_password(password, user=User(email=cleaned.get("email", ""), full_name=cleaned.get("full_name", "")))
+                validate_password(
+                    password, user=User(email=cleaned.get("email", ""), full_name=cleaned.get("full_name", ""))
+                )
             except forms.ValidationError as error:
                 self.add_error("password", error)
         return cleaned
@@ -46,7 +56,12 @@ class WorkspaceSettingsForm(forms.Form):
 
     @staticmethod
     def initial_for(workspace) -> dict:
-        initial = {"name": workspace.name, "slug": workspace.slug, "timezone": workspace.timezone, "currency": workspace.currency}
+        initial = {
+            "name": workspace.name,
+            "slug": workspace.slug,
+            "timezone": workspace.timezone,
+            "currency": workspace.currency,
+        }
         for day, _ in WEEKDAYS:
             hours = workspace.business_hours.get(str(day))
             if hours:

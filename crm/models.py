@@ -133,6 +133,9 @@ class Invitation(TenantModel):
     class Meta:
         indexes = [models.Index(fields=["workspace", "email"])]
 
+    def __str__(self) -> str:
+        return f"Invitation of {self.email} to {self.workspace_id} as {self.role}"
+
     @property
     def is_pending(self) -> bool:
         return self.accepted_at is None and self.expires_at > timezone.now()

@@ -66,7 +66,10 @@ def invitation_create(*, workspace: Workspace, email: str, role: str, invited_by
         raise DomainError(f"Unknown role {role!r}.", field="role")
     if Membership.objects.filter(workspace=workspace, user__email=email).exists():
         raise DomainError(f"{email} is already a member of this workspace.", field="email")
-    if role == Role.OWNER and not Membership.objects.filter(workspace=workspace, user=invited_by, role=Role.OWNER).exists():
+    if (
+        role == Role.OWNER
+        and not Membership.objects.filter(workspace=workspace, user=invited_by, role=Role.OWNER).exists()
+    ):
         raise DomainError("Only an owner can invite another owner.", field="role")
     invitation = Invitation.objects.create(
         workspace=workspace,
@@ -85,7 +88,12 @@ def invitation_send(*, workspace: Workspace, invitation: Invitation) -> None:
     accept_url = f"{settings.SITE_URL}/invitations/{invitation.token}/"
     body = render_to_string(
         "crm/email/invitation.txt",
-        {"workspace": workspace, "invitation": invitation, "invited_by": invitation.invited_by, "accept_url": accept_url},
+        {
+            "workspace": workspace,
+            "invitation": invitation,
+            "invited_by": invitation.invited_by,
+            "accept_url": accept_url,
+        },
     )
     send_mail(
         subject=f"You are invited to {workspace.name}",
@@ -119,7 +127,9 @@ def _owners_left_without(workspace: Workspace, membership: Membership) -> int:
 
 
 @transaction.atomic
-def membership_change_role(*, workspace: Workspace, membership: Membership, role: str, changed_by: Membership) -> Membership:
+def membership_change_role(
+    *, workspace: Workspace, membership: Membership, role: str, changed_by: Membership
+) -> Membership:
     if role not in Role.values:
         raise DomainError(f"Unknown role {role!r}.", field="role")
     membership = Membership.objects.select_for_update().get(pk=membership.pk, workspace=workspace)

@@ -196,6 +196,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 # all decrypt, so a key can be rotated by prepending a new one.
 FERNET_KEYS = env.list("FERNET_KEYS", default=["ZGV2ZWxvcG1lbnQtb25seS1mZXJuZXQta2V5LTAwMDA="])
 
+# Store integrations. Loopback and private store addresses are refused unless allowed (so a connection cannot be
+# used to probe the server's own network); development allows them for the local fake stores.
+INTEGRATIONS_ALLOW_LOCAL_STORES = env.bool("INTEGRATIONS_ALLOW_LOCAL_STORES", default=DEBUG)
+INTEGRATIONS_BACKOFF_SECONDS = env.float("INTEGRATIONS_BACKOFF_SECONDS", default=1.0)
+INTEGRATIONS_HTTP_ATTEMPTS = env.int("INTEGRATIONS_HTTP_ATTEMPTS", default=4)
+INTEGRATIONS_SYNC_MAX_ATTEMPTS = env.int("INTEGRATIONS_SYNC_MAX_ATTEMPTS", default=6)
+INTEGRATIONS_SYNC_RETRY_SECONDS = env.int("INTEGRATIONS_SYNC_RETRY_SECONDS", default=30)
+# Storefront tracking: events accepted per public key per minute (shared through the cache, so Redis in production).
+TRACKING_EVENTS_PER_MINUTE = env.int("TRACKING_EVENTS_PER_MINUTE", default=300_000)
+
 # Security baseline. Production turns on secure cookies, HSTS and the Content-Security-Policy.
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie; kept default for forms

@@ -6,7 +6,7 @@ its own due-work call below, so the whole periodic plan can be read in one place
 
 import logging
 
-from celery import shared_task
+from celery import chain, shared_task
 
 from crm.models import Invitation, Workspace
 from crm.tasking import workspace_scope
@@ -16,38 +16,35 @@ logger = logging.getLogger(__name__)
 
 @shared_task
 def minute_tick() -> None:
+    """Every minute: each app's due work for each workspace, as separate tasks on their own queues."""
+    from analytics.tasks import rollups_refresh_if_due
+    from campaigns.tasks import tick as campaigns_tick
+    from integrations.tasks import integrations_minute_tick
+    from segments.tasks import segments_refresh_due
+    from support.tasks import support_minute_tick
+
     for workspace_id in Workspace.objects.values_list("id", flat=True):
-        logger.debug("minute tick for workspace %s", workspace_id)
-        from support.tasks import support_minute_tick
-
         support_minute_tick.delay(workspace_id)  # support: NPS for new orders, send due CSAT/NPS surveys
-        from campaigns.tasks import tick as campaigns_tick
-
         campaigns_tick.delay(workspace_id)  # campaigns: scheduled sends, A/B winners, stale claims, flows, attribution
-        from segments.tasks import segments_refresh_due
-
         segments_refresh_due.delay(workspace_id)  # segments: refresh dynamic segments whose data moved (<= 15 min)
-        from integrations.tasks import integrations_minute_tick
-
-        integrations_minute_tick.delay(workspace_id)  # integrations: resume/schedule syncs, daily reconcile, abandoned carts
-        from analytics.tasks import rollups_refresh_if_due
-
+        integrations_minute_tick.delay(workspace_id)  # integrations: due syncs, daily reconcile, abandoned carts
         rollups_refresh_if_due.delay(workspace_id)  # analytics: today's and yesterday's rollups, at most every 10 min
 
 
 @shared_task
 def nightly() -> None:
+    """Nightly, per workspace, in this order: customer stats, then RFM and segments (which read the stats), then
+    analytics rollups and the CLV fit (which read both). A chain, so each step starts when the previous ended."""
+    from analytics.tasks import nightly as analytics_nightly
+    from customers.tasks import customer_stats_refresh_all
+    from segments.tasks import segments_nightly
+
     for workspace_id in Workspace.objects.values_list("id", flat=True):
-        logger.debug("nightly work for workspace %s", workspace_id)
-        from customers.tasks import customer_stats_refresh_all
-
-        customer_stats_refresh_all.delay(workspace_id)  # customers: recompute order stats in bulk SQL (before RFM)
-        from segments.tasks import segments_nightly
-
-        segments_nightly.delay(workspace_id)  # segments: RFM rescore, then refresh every dynamic segment
-        from analytics.tasks import nightly as analytics_nightly
-
-        analytics_nightly.delay(workspace_id)  # analytics: rollups of the last 3 days (all if never built), refit CLV
+        chain(
+            customer_stats_refresh_all.si(workspace_id),
+            segments_nightly.si(workspace_id),
+            analytics_nightly.si(workspace_id),
+        ).delay()
 
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)

@@ -38,7 +38,9 @@ def signup(request: HttpRequest) -> HttpResponse:
             form.add_error(error.field, error.message)
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, f"Welcome! {workspace.name} is ready. Connect a store or import customers to begin.")
+            messages.success(
+                request, f"Welcome! {workspace.name} is ready. Connect a store or import customers to begin."
+            )
             next_url = request.GET.get("next")
             if next_url and next_url.startswith("/invitations/"):
                 return redirect(next_url)
@@ -126,7 +128,10 @@ def member_role(request: HttpRequest, workspace_slug: str, membership_id: int) -
         return redirect("members", workspace_slug=workspace_slug)
     try:
         services.membership_change_role(
-            workspace=request.workspace, membership=membership, role=form.cleaned_data["role"], changed_by=request.membership
+            workspace=request.workspace,
+            membership=membership,
+            role=form.cleaned_data["role"],
+            changed_by=request.membership,
         )
     except DomainError as error:
         messages.error(request, error.message)
@@ -154,7 +159,10 @@ def member_remove(request: HttpRequest, workspace_slug: str, membership_id: int)
 def my_availability(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     is_available = request.POST.get("is_available") == "on"
     services.membership_set_availability(membership=request.membership, is_available=is_available)
-    messages.success(request, "You are available for new tickets." if is_available else "You are away: no new tickets will be routed to you.")
+    messages.success(
+        request,
+        "You are available for new tickets." if is_available else "You are away: no new tickets will be routed to you.",
+    )
     return redirect(request.POST.get("next") or ws_reverse(request, "members"))
 
 

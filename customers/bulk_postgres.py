@@ -65,8 +65,12 @@ def copy_upsert(
         else:
             action = sql.SQL("DO NOTHING")
         statement = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) {}").format(
-            sql.Identifier(table), column_list, column_list, temp,
-            sql.SQL(", ").join(map(sql.Identifier, conflict_columns)), action,
+            sql.Identifier(table),
+            column_list,
+            column_list,
+            temp,
+            sql.SQL(", ").join(map(sql.Identifier, conflict_columns)),
+            action,
         )
         if returning:
             statement = statement + sql.SQL(" RETURNING {}").format(sql.SQL(", ").join(map(sql.Identifier, returning)))

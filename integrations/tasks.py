@@ -75,7 +75,7 @@ def integrations_minute_tick(workspace_id: int) -> None:
             webhook_process.delay(workspace_id, delivery_id)
         for connection in reconciliation.connections_due_for_reconciliation(workspace=workspace):
             connection_reconcile.delay(workspace_id, connection.pk)
+        # Carts can come from any source (stores, tracking, imports): stale ones are abandoned whatever made them.
         tracking = StorefrontTracking.objects.filter(workspace=workspace).first()
-        if tracking is not None or StoreConnection.objects.filter(workspace=workspace).exists():
-            delay = dt.timedelta(minutes=tracking.abandoned_cart_delay_minutes if tracking else 60)
-            customer_services.carts_mark_abandoned(workspace=workspace, older_than=delay)
+        delay = dt.timedelta(minutes=tracking.abandoned_cart_delay_minutes if tracking else 60)
+        customer_services.carts_mark_abandoned(workspace=workspace, older_than=delay)

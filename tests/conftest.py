@@ -94,7 +94,13 @@ def postgres_only(db):
 
 def _worker_env(redis: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     db = django_settings.DATABASES["default"]
-    env = {**os.environ, **(extra or {}), "REDIS_URL": redis, "CELERY_TASK_ALWAYS_EAGER": "false", "DJANGO_ENV": "development"}
+    env = {
+        **os.environ,
+        **(extra or {}),
+        "REDIS_URL": redis,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "DJANGO_ENV": "development",
+    }
     if db["ENGINE"] == "django.db.backends.postgresql":
         env["DATABASE_URL"] = (
             f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
@@ -121,9 +127,27 @@ class CeleryWorker:
         celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
         self.log = open(self.log_path, "w")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [celery, "-A", "crm", "worker", "-Q", self.queues, "-P", "solo", "-c", "1", "--without-heartbeat",
-             "--without-gossip", "--without-mingle", "-l", "INFO"],
-            cwd=ROOT, env=_worker_env(self.redis, self.extra_env), stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                celery,
+                "-A",
+                "crm",
+                "worker",
+                "-Q",
+                self.queues,
+                "-P",
+                "solo",
+                "-c",
+                "1",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=_worker_env(self.redis, self.extra_env),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + 30
@@ -216,8 +240,16 @@ def smtp_server():
     sink.stop()
 
 
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = ROOT / "var" / "screenshots"
 
 

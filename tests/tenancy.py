@@ -97,9 +97,23 @@ def find_cross_workspace_leaks(
             after = workspace_fingerprint(foreign)
             # 405 is decided by the method alone, before any lookup, so it tells nothing about B's object.
             if response.status_code not in (404, 405):
-                leaks.append(Leak(route=route.route, method=method.upper(), url=url, status=response.status_code,
-                                  reason="answered instead of 404"))
+                leaks.append(
+                    Leak(
+                        route=route.route,
+                        method=method.upper(),
+                        url=url,
+                        status=response.status_code,
+                        reason="answered instead of 404",
+                    )
+                )
             if before != after:
-                leaks.append(Leak(route=route.route, method=method.upper(), url=url, status=response.status_code,
-                                  reason="changed the other workspace's data"))
+                leaks.append(
+                    Leak(
+                        route=route.route,
+                        method=method.upper(),
+                        url=url,
+                        status=response.status_code,
+                        reason="changed the other workspace's data",
+                    )
+                )
     return leaks, sorted(missing)

@@ -10,9 +10,9 @@ from typing import Any
 
 from crm.models import Workspace
 from tests import factories
+from tests.campaigns import factories as campaign_factories
 from tests.customers import factories as customer_factories
 from tests.integrations import factories as integration_factories
-from tests.campaigns import factories as campaign_factories
 from tests.segments import factories as segment_factories
 from tests.support import factories as support_factories
 

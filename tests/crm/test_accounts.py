@@ -7,8 +7,12 @@ from django_scopes import scopes_disabled
 from crm.models import Membership, Role, User, Workspace
 from tests.factories import MembershipFactory, UserFactory
 
-SIGNUP = {"full_name": "Rita Shop", "email": "Rita@Example.com", "password": "a-long-passphrase-42",
-          "workspace_name": "Rita's Rugs"}
+SIGNUP = {
+    "full_name": "Rita Shop",
+    "email": "Rita@Example.com",
+    "password": "a-long-passphrase-42",
+    "workspace_name": "Rita's Rugs",
+}
 
 
 def test_sign_up_creates_user_workspace_and_owner_membership(db):
@@ -68,7 +72,9 @@ def test_password_reset_by_email(db):
     assert len(mail.outbox) == 1
     link = re.search(r"http://testserver(/accounts/reset/\S+/)", mail.outbox[0].body).group(1)
     form_url = client.get(link)["Location"]
-    response = client.post(form_url, {"new_password1": "brand-new-passphrase-7", "new_password2": "brand-new-passphrase-7"})
+    response = client.post(
+        form_url, {"new_password1": "brand-new-passphrase-7", "new_password2": "brand-new-passphrase-7"}
+    )
     assert response.status_code == 302
     assert User.objects.get(email="sam@example.com").check_password("brand-new-passphrase-7")
 

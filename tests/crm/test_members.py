@@ -51,7 +51,9 @@ def test_invitation_for_someone_else_is_refused(workspace, owner_client):
 def test_members_without_the_right_cannot_invite(workspace, make_member_client, role):
     client = make_member_client(workspace, role)
 
-    response = client.post(f"/w/{workspace.slug}/settings/members/invite/", {"email": "x@example.com", "role": "viewer"})
+    response = client.post(
+        f"/w/{workspace.slug}/settings/members/invite/", {"email": "x@example.com", "role": "viewer"}
+    )
 
     assert response.status_code == 403
     with scopes_disabled():

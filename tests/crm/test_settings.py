@@ -2,8 +2,16 @@ from crm.models import Workspace
 
 
 def settings_form(**overrides):
-    data = {"name": "Acme Outfitters", "slug": "acme", "timezone": "Europe/Berlin", "currency": "eur",
-            "hours_1_start": "08:30", "hours_1_end": "18:00", "hours_6_start": "10:00", "hours_6_end": "14:00"}
+    data = {
+        "name": "Acme Outfitters",
+        "slug": "acme",
+        "timezone": "Europe/Berlin",
+        "currency": "eur",
+        "hours_1_start": "08:30",
+        "hours_1_end": "18:00",
+        "hours_6_start": "10:00",
+        "hours_6_end": "14:00",
+    }
     data.update(overrides)
     return data
 

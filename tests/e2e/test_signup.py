@@ -14,7 +14,9 @@ def test_sign_up_lands_on_empty_dashboard_then_switch_to_demo(transactional_db, 
     demo = Workspace.objects.get(slug="demo")
     with scopes_disabled():
         invitation = Invitation.objects.create(
-            workspace=demo, email="newcomer@example.com", role="marketer",
+            workspace=demo,
+            email="newcomer@example.com",
+            role="marketer",
             expires_at=demo.created_at.replace(year=demo.created_at.year + 1),
         )
     page = browser_page

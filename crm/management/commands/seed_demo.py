@@ -18,8 +18,14 @@ DEMO_MEMBERS = [
     ("support@example.com", "Sam Support", Role.SUPPORT),
 ]
 # Each app may add its own demo data with a ``seed(*, workspace)`` function in ``<app>/demo.py``.
-APP_SEEDERS = ["customers.demo:seed", "segments.demo:seed", "analytics.demo:seed", "support.demo:seed",
-               "campaigns.demo:seed", "integrations.demo:seed"]
+APP_SEEDERS = [
+    "customers.demo:seed",
+    "segments.demo:seed",
+    "analytics.demo:seed",
+    "support.demo:seed",
+    "campaigns.demo:seed",
+    "integrations.demo:seed",
+]
 
 
 class Command(BaseCommand):
@@ -41,18 +47,28 @@ class Command(BaseCommand):
         started = time.perf_counter()
         workspace, created = Workspace.objects.get_or_create(
             slug=options["workspace"],
-            defaults={"name": "Demo Outfitters" if options["workspace"] == "demo" else options["workspace"].title(),
-                      "timezone": "America/New_York", "currency": "USD"},
+            defaults={
+                "name": "Demo Outfitters" if options["workspace"] == "demo" else options["workspace"].title(),
+                "timezone": "America/New_York",
+                "currency": "USD",
+            },
         )
         self._ensure_members(workspace)
         with scope(workspace=workspace):
             if Customer.objects.filter(workspace=workspace).exists():
                 self.stdout.write(f"Workspace {workspace.slug!r} already has data; nothing to seed.")
                 return
-            store = generate_store(customers=options["customers"], orders=options["orders"], now=timezone.now(),
-                                   seed=options["seed"], events=not options["no_events"])
-            self._progress(f"generated {len(store.customers)} customers, {len(store.orders)} orders, "
-                           f"{len(store.events)} events", started)
+            store = generate_store(
+                customers=options["customers"],
+                orders=options["orders"],
+                now=timezone.now(),
+                seed=options["seed"],
+                events=not options["no_events"],
+            )
+            self._progress(
+                f"generated {len(store.customers)} customers, {len(store.orders)} orders, {len(store.events)} events",
+                started,
+            )
             services.products_bulk_upsert(workspace=workspace, records=store.products)
             services.customers_bulk_upsert(workspace=workspace, records=store.customers)
             self._progress("customers and products written", started)
@@ -66,10 +82,12 @@ class Command(BaseCommand):
             self._progress("events written", started)
             for dotted in APP_SEEDERS:
                 self._run_app_seeder(dotted, workspace, started)
-        self.stdout.write(self.style.SUCCESS(
-            f"Seeded workspace {workspace.slug!r} in {time.perf_counter() - started:.1f} s. "
-            f"Sign in as demo@example.com / {DEMO_PASSWORD}"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Seeded workspace {workspace.slug!r} in {time.perf_counter() - started:.1f} s. "
+                f"Sign in as demo@example.com / {DEMO_PASSWORD}"
+            )
+        )
 
     def _ensure_members(self, workspace: Workspace) -> None:
         with scope(workspace=workspace):
