@@ -9,6 +9,7 @@ from django_scopes import scope, scopes_disabled
 
 from customers.models import Customer, Event, EventType, Note
 from customers.selectors import customer_timeline
+from customers.services import note_create
 from customers.timeline import STYLES, timeline_entry
 from tests.factories import (
     CartFactory,
@@ -181,16 +182,19 @@ def test_empty_note_is_refused_with_a_message(workspace, owner_client, customer)
 
 
 def test_pin_any_note_but_edit_only_your_own(workspace, owner_client, owner, customer):
-    mine = NoteFactory(customer=customer, author=owner, body="mine")
+    with scope(workspace=workspace):
+        mine = note_create(workspace=workspace, customer=customer, author=owner, body="mine")
     theirs = NoteFactory(customer=customer, body="theirs")
     owner_client.post(f"/w/{workspace.slug}/customers/notes/{theirs.id}/", {"is_pinned": "1"})
     owner_client.post(f"/w/{workspace.slug}/customers/notes/{theirs.id}/", {"body": "hijacked"})
     owner_client.post(f"/w/{workspace.slug}/customers/notes/{mine.id}/", {"body": "mine, edited"})
+    timeline = owner_client.get(url(workspace, customer.id, "timeline/"), HTTP_HX_REQUEST="true").content.decode()
     with scopes_disabled():
         theirs.refresh_from_db()
         mine.refresh_from_db()
     assert theirs.is_pinned is True and theirs.body == "theirs"
     assert mine.body == "mine, edited"
+    assert "mine, edited" in timeline
 
 
 def test_profile_edit_normalises_phone_and_validates_email(workspace, owner_client, customer):
