@@ -29,14 +29,22 @@ def _audience(workspace, n: int, name: str):
     from segments.services import segment_create_static
 
     records = [
-        CustomerRecord(source="demo", external_id=f"{name}-{i}", email=f"{name}{i}@bench.example",
-                       first_name=f"Name{i}" if i % 3 else "", email_consent="subscribed", loyalty_points=i % 500)
+        CustomerRecord(
+            source="demo",
+            external_id=f"{name}-{i}",
+            email=f"{name}{i}@bench.example",
+            first_name=f"Name{i}" if i % 3 else "",
+            email_consent="subscribed",
+            loyalty_points=i % 500,
+        )
         for i in range(n)
     ]
     customers_bulk_upsert(workspace=workspace, records=records)
     from customers.models import Customer
 
-    ids = list(Customer.objects.filter(workspace=workspace, external_id__startswith=f"{name}-").values_list("id", flat=True))
+    ids = list(
+        Customer.objects.filter(workspace=workspace, external_id__startswith=f"{name}-").values_list("id", flat=True)
+    )
     return segment_create_static(workspace=workspace, name=name, customer_ids=ids)
 
 
@@ -44,8 +52,9 @@ def _launch(workspace, template, segment, name: str):
     from campaigns.models import Campaign
     from campaigns.services import campaign_launch
 
-    campaign = Campaign.objects.create(workspace=workspace, name=name, template=template,
-                                       audience_segment_ids=[segment.pk], is_promotional=False)
+    campaign = Campaign.objects.create(
+        workspace=workspace, name=name, template=template, audience_segment_ids=[segment.pk], is_promotional=False
+    )
     campaign_launch(workspace=workspace, campaign=campaign, dispatch=False)
     return campaign
 
@@ -60,12 +69,27 @@ def run(args) -> list[dict]:
     with throwaway_workspace("bench-send") as workspace:
         policy_update(workspace=workspace, frequency_cap_hours=0)
         template = EmailTemplate.objects.create(
-            workspace=workspace, name="Bench", subject='{{ first_name | default: "Hi there" }}, new arrivals',
-            preheader="Spring is here", blocks=[
-                {"type": "text", "text": '# Hello {{ first_name | default: "friend" }}\n\nYou have '
-                                         "{{ loyalty_points }} points to spend on {{ top_category | default: \"anything\" }}."},
-                {"type": "image", "src": "https://cdn.example/hero.jpg", "alt": "Spring", "href": "https://shop.example/"},
-                {"type": "button", "label": "Shop the collection", "url": "https://shop.example/spring?c={{ promo_code }}"},
+            workspace=workspace,
+            name="Bench",
+            subject='{{ first_name | default: "Hi there" }}, new arrivals',
+            preheader="Spring is here",
+            blocks=[
+                {
+                    "type": "text",
+                    "text": '# Hello {{ first_name | default: "friend" }}\n\nYou have '
+                    '{{ loyalty_points }} points to spend on {{ top_category | default: "anything" }}.',
+                },
+                {
+                    "type": "image",
+                    "src": "https://cdn.example/hero.jpg",
+                    "alt": "Spring",
+                    "href": "https://shop.example/",
+                },
+                {
+                    "type": "button",
+                    "label": "Shop the collection",
+                    "url": "https://shop.example/spring?c={{ promo_code }}",
+                },
                 {"type": "text", "text": "See you soon,\nThe team"},
             ],
         )
@@ -75,8 +99,9 @@ def run(args) -> list[dict]:
         campaign = _launch(workspace, template, segment, "main")
         mail.outbox = []
         started = time.perf_counter()
-        sent = sending.messages_send_due(workspace=workspace, campaign_id=campaign.pk, batch_size=500,
-                                         connection=connection).sent
+        sent = sending.messages_send_due(
+            workspace=workspace, campaign_id=campaign.pk, batch_size=500, connection=connection
+        ).sent
         send_ms = (time.perf_counter() - started) * 1000
         handed = len(mail.outbox)
         mail.outbox = []
@@ -87,14 +112,20 @@ def run(args) -> list[dict]:
         cache, sending._COMPILED = sending._COMPILED, _NoCache()
         try:
             started = time.perf_counter()
-            sending.messages_send_due(workspace=workspace, campaign_id=baseline_campaign.pk, batch_size=500,
-                                      connection=connection)
+            sending.messages_send_due(
+                workspace=workspace, campaign_id=baseline_campaign.pk, batch_size=500, connection=connection
+            )
             baseline_ms = (time.perf_counter() - started) * 1000 * n / BASELINE_SAMPLE
         finally:
             sending._COMPILED = cache
             mail.outbox = []
     return [
-        row("campaigns: render + hand to locmem, one worker", n=n, median=send_ms, baseline=baseline_ms,
-            target="100,000 < 60,000 ms"),
+        row(
+            "campaigns: render + hand to locmem, one worker",
+            n=n,
+            median=send_ms,
+            baseline=baseline_ms,
+            target="100,000 < 60,000 ms",
+        ),
         row("campaigns: per message", n=1, median=send_ms / n, baseline=baseline_ms / n, target="< 0.6 ms"),
     ]

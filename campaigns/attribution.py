@@ -21,7 +21,8 @@ def conversions_attribute(*, workspace: Workspace, now: dt.datetime | None = Non
     clicks: dict[int, list[tuple[dt.datetime, int]]] = defaultdict(list)
     for customer_id, clicked_at, message_id in (
         Message.objects.filter(workspace=workspace, clicked_at__gte=now - LOOKBACK - window)
-        .order_by("clicked_at").values_list("customer_id", "clicked_at", "id")
+        .order_by("clicked_at")
+        .values_list("customer_id", "clicked_at", "id")
     ):
         clicks[customer_id].append((clicked_at, message_id))
     if not clicks:
@@ -37,7 +38,14 @@ def conversions_attribute(*, workspace: Workspace, now: dt.datetime | None = Non
         history = clicks[customer_id]
         index = bisect_right([c[0] for c in history], placed_at) - 1
         if index >= 0 and placed_at - history[index][0] <= window:
-            conversions.append(Conversion(workspace=workspace, message_id=history[index][1], order_id=order_id,
-                                          revenue=net_total, placed_at=placed_at))
+            conversions.append(
+                Conversion(
+                    workspace=workspace,
+                    message_id=history[index][1],
+                    order_id=order_id,
+                    revenue=net_total,
+                    placed_at=placed_at,
+                )
+            )
     Conversion.objects.bulk_create(conversions, ignore_conflicts=True)
     return len(conversions)

@@ -20,8 +20,15 @@ from crm.exceptions import DomainError
 from crm.models import Workspace
 from customers.models import Customer, Event
 
-CONDITION_FIELDS = {"orders_count", "total_spent", "rfm_group", "loyalty_points", "country", "churn_risk",
-                    "open_tickets_count"}
+CONDITION_FIELDS = {
+    "orders_count",
+    "total_spent",
+    "rfm_group",
+    "loyalty_points",
+    "country",
+    "churn_risk",
+    "open_tickets_count",
+}
 LATE_GRACE = dt.timedelta(hours=1)
 CONDITION_OPS = {"eq": "exact", "neq": "exact", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte"}
 
@@ -36,73 +43,152 @@ def _wait(hours: int) -> dict:
 
 # Ready-made templates the presets use: (subject, blocks).
 PRESET_TEMPLATES: dict[str, tuple[str, list[dict]]] = {
-    "Welcome 1": ("Welcome to {{ shop_name }}, {{ first_name | default: \"friend\" }}!", [
-        {"type": "text", "text": "# Welcome, {{ first_name | default: \"friend\" }}!\n\nThanks for joining "
-                                 "{{ shop_name }}. Here is {{ promo_code | default: \"a little something\" }} "
-                                 "for your first order."},
-        {"type": "button", "label": "Start shopping", "url": "https://example.com/"},
-    ]),
-    "Welcome 2": ("Our bestsellers, picked for you", [
-        {"type": "text", "text": "Hi {{ first_name | default: \"there\" }}, these are what people love most."},
-        {"type": "products", "source": "recommendations"},
-    ]),
-    "Welcome 3": ("The story behind {{ shop_name }}", [
-        {"type": "text", "text": "Hi {{ first_name | default: \"there\" }},\n\nWe started {{ shop_name }} to make "
-                                 "things we would want to use ourselves."},
-    ]),
-    "Cart reminder": ("You left something behind", [
-        {"type": "text", "text": "Hi {{ first_name | default: \"there\" }}, your cart is waiting:"},
-        {"type": "products", "source": "cart"},
-    ]),
-    "Cart last call": ("Last call: your cart expires soon", [
-        {"type": "text", "text": "Still thinking it over? Your items are still here."},
-        {"type": "products", "source": "cart"},
-    ]),
-    "Browse follow-up": ("Still looking, {{ first_name | default: \"friend\" }}?", [
-        {"type": "text", "text": "We noticed you were browsing. You might like these:"},
-        {"type": "products", "source": "recommendations"},
-    ]),
-    "Thank you + review": ("Thank you for your order!", [
-        {"type": "text", "text": "Hi {{ first_name | default: \"there\" }},\n\nThank you for shopping with "
-                                 "{{ shop_name }}. How did we do? A short review helps other customers."},
-        {"type": "button", "label": "Write a review", "url": "https://example.com/reviews"},
-    ]),
-    "We miss you": ("We miss you, {{ first_name | default: \"friend\" }}", [
-        {"type": "text", "text": "It has been a while. Here is {{ promo_code | default: \"10% off\" }} to come back."},
-        {"type": "products", "source": "recommendations"},
-    ]),
-    "Happy birthday": ("Happy birthday, {{ first_name | default: \"friend\" }}!", [
-        {"type": "text", "text": "# Happy birthday!\n\nA gift from {{ shop_name }}: use "
-                                 "{{ promo_code }} this month."},
-    ]),
-    "Time to restock": ("Running low on {{ top_category | default: \"your favourites\" }}?", [
-        {"type": "text", "text": "It is about time to restock. Order again in one click."},
-        {"type": "products", "source": "recommendations"},
-    ]),
-    "Back in stock": ("It's back in stock", [
-        {"type": "text", "text": "Good news, {{ first_name | default: \"there\" }}: the item you wanted is back."},
-        {"type": "button", "label": "Get it now", "url": "https://example.com/"},
-    ]),
+    "Welcome 1": (
+        'Welcome to {{ shop_name }}, {{ first_name | default: "friend" }}!',
+        [
+            {
+                "type": "text",
+                "text": '# Welcome, {{ first_name | default: "friend" }}!\n\nThanks for joining '
+                '{{ shop_name }}. Here is {{ promo_code | default: "a little something" }} '
+                "for your first order.",
+            },
+            {"type": "button", "label": "Start shopping", "url": "https://example.com/"},
+        ],
+    ),
+    "Welcome 2": (
+        "Our bestsellers, picked for you",
+        [
+            {"type": "text", "text": 'Hi {{ first_name | default: "there" }}, these are what people love most.'},
+            {"type": "products", "source": "recommendations"},
+        ],
+    ),
+    "Welcome 3": (
+        "The story behind {{ shop_name }}",
+        [
+            {
+                "type": "text",
+                "text": 'Hi {{ first_name | default: "there" }},\n\nWe started {{ shop_name }} to make '
+                "things we would want to use ourselves.",
+            },
+        ],
+    ),
+    "Cart reminder": (
+        "You left something behind",
+        [
+            {"type": "text", "text": 'Hi {{ first_name | default: "there" }}, your cart is waiting:'},
+            {"type": "products", "source": "cart"},
+        ],
+    ),
+    "Cart last call": (
+        "Last call: your cart expires soon",
+        [
+            {"type": "text", "text": "Still thinking it over? Your items are still here."},
+            {"type": "products", "source": "cart"},
+        ],
+    ),
+    "Browse follow-up": (
+        'Still looking, {{ first_name | default: "friend" }}?',
+        [
+            {"type": "text", "text": "We noticed you were browsing. You might like these:"},
+            {"type": "products", "source": "recommendations"},
+        ],
+    ),
+    "Thank you + review": (
+        "Thank you for your order!",
+        [
+            {
+                "type": "text",
+                "text": 'Hi {{ first_name | default: "there" }},\n\nThank you for shopping with '
+                "{{ shop_name }}. How did we do? A short review helps other customers.",
+            },
+            {"type": "button", "label": "Write a review", "url": "https://example.com/reviews"},
+        ],
+    ),
+    "We miss you": (
+        'We miss you, {{ first_name | default: "friend" }}',
+        [
+            {
+                "type": "text",
+                "text": 'It has been a while. Here is {{ promo_code | default: "10% off" }} to come back.',
+            },
+            {"type": "products", "source": "recommendations"},
+        ],
+    ),
+    "Happy birthday": (
+        'Happy birthday, {{ first_name | default: "friend" }}!',
+        [
+            {
+                "type": "text",
+                "text": "# Happy birthday!\n\nA gift from {{ shop_name }}: use {{ promo_code }} this month.",
+            },
+        ],
+    ),
+    "Time to restock": (
+        'Running low on {{ top_category | default: "your favourites" }}?',
+        [
+            {"type": "text", "text": "It is about time to restock. Order again in one click."},
+            {"type": "products", "source": "recommendations"},
+        ],
+    ),
+    "Back in stock": (
+        "It's back in stock",
+        [
+            {"type": "text", "text": 'Good news, {{ first_name | default: "there" }}: the item you wanted is back.'},
+            {"type": "button", "label": "Get it now", "url": "https://example.com/"},
+        ],
+    ),
 }
 
 PRESETS: dict[str, dict] = {
-    "welcome": {"name": "Welcome series", "trigger_event": "customer_created", "is_promotional": False,
-                "steps": [_send("Welcome 1"), _wait(48), _send("Welcome 2"), _wait(48), _send("Welcome 3")]},
-    "abandoned_checkout": {"name": "Abandoned checkout", "trigger_event": "checkout_started",
-                           "goal_event": "order_placed",
-                           "steps": [_wait(4), _send("Cart reminder"), _wait(20), _send("Cart last call")]},
-    "browse_abandonment": {"name": "Browse abandonment", "trigger_event": "product_viewed",
-                           "goal_event": "order_placed", "steps": [_wait(2), _send("Browse follow-up")]},
-    "post_purchase": {"name": "Post-purchase thank you", "trigger_event": "order_placed", "is_promotional": False,
-                      "steps": [_wait(72), _send("Thank you + review")]},
-    "win_back": {"name": "Win-back", "trigger": Flow.Trigger.INACTIVITY, "goal_event": "order_placed",
-                 "steps": [_send("We miss you"), {"kind": FlowStep.Kind.ADD_TAG, "tag": "win-back"}]},
-    "birthday": {"name": "Birthday month", "trigger": Flow.Trigger.BIRTHDAY_MONTH,
-                 "steps": [_send("Happy birthday")], "unique_promo": "BDAY"},
-    "replenishment": {"name": "Replenishment reminder", "trigger": Flow.Trigger.DAYS_AFTER_ORDER,
-                      "trigger_days": 30, "goal_event": "order_placed", "steps": [_send("Time to restock")]},
-    "back_in_stock": {"name": "Back in stock", "trigger_event": "back_in_stock", "is_promotional": False,
-                      "steps": [_send("Back in stock")]},
+    "welcome": {
+        "name": "Welcome series",
+        "trigger_event": "customer_created",
+        "is_promotional": False,
+        "steps": [_send("Welcome 1"), _wait(48), _send("Welcome 2"), _wait(48), _send("Welcome 3")],
+    },
+    "abandoned_checkout": {
+        "name": "Abandoned checkout",
+        "trigger_event": "checkout_started",
+        "goal_event": "order_placed",
+        "steps": [_wait(4), _send("Cart reminder"), _wait(20), _send("Cart last call")],
+    },
+    "browse_abandonment": {
+        "name": "Browse abandonment",
+        "trigger_event": "product_viewed",
+        "goal_event": "order_placed",
+        "steps": [_wait(2), _send("Browse follow-up")],
+    },
+    "post_purchase": {
+        "name": "Post-purchase thank you",
+        "trigger_event": "order_placed",
+        "is_promotional": False,
+        "steps": [_wait(72), _send("Thank you + review")],
+    },
+    "win_back": {
+        "name": "Win-back",
+        "trigger": Flow.Trigger.INACTIVITY,
+        "goal_event": "order_placed",
+        "steps": [_send("We miss you"), {"kind": FlowStep.Kind.ADD_TAG, "tag": "win-back"}],
+    },
+    "birthday": {
+        "name": "Birthday month",
+        "trigger": Flow.Trigger.BIRTHDAY_MONTH,
+        "steps": [_send("Happy birthday")],
+        "unique_promo": "BDAY",
+    },
+    "replenishment": {
+        "name": "Replenishment reminder",
+        "trigger": Flow.Trigger.DAYS_AFTER_ORDER,
+        "trigger_days": 30,
+        "goal_event": "order_placed",
+        "steps": [_send("Time to restock")],
+    },
+    "back_in_stock": {
+        "name": "Back in stock",
+        "trigger_event": "back_in_stock",
+        "is_promotional": False,
+        "steps": [_send("Back in stock")],
+    },
 }
 
 
@@ -116,24 +202,36 @@ def flow_install_preset(*, workspace: Workspace, key: str, activate: bool = Fals
     if existing:
         return existing
     flow = Flow.objects.create(
-        workspace=workspace, name=preset["name"], preset=key, trigger=preset.get("trigger", Flow.Trigger.EVENT),
-        trigger_event=preset.get("trigger_event", ""), trigger_days=preset.get("trigger_days", 0),
-        goal_event=preset.get("goal_event", ""), is_promotional=preset.get("is_promotional", True),
+        workspace=workspace,
+        name=preset["name"],
+        preset=key,
+        trigger=preset.get("trigger", Flow.Trigger.EVENT),
+        trigger_event=preset.get("trigger_event", ""),
+        trigger_days=preset.get("trigger_days", 0),
+        goal_event=preset.get("goal_event", ""),
+        is_promotional=preset.get("is_promotional", True),
         is_active=activate,
         # Start from the present: a new flow does not replay the workspace's whole history.
-        event_cursor=Event.objects.filter(workspace=workspace).order_by("-id").values_list("id", flat=True).first() or 0,
+        event_cursor=Event.objects.filter(workspace=workspace).order_by("-id").values_list("id", flat=True).first()
+        or 0,
     )
     for position, spec in enumerate(preset["steps"]):
         template = None
         if spec.get("template"):
             subject, blocks = PRESET_TEMPLATES[spec["template"]]
             template, _ = EmailTemplate.objects.get_or_create(
-                workspace=workspace, name=spec["template"],
+                workspace=workspace,
+                name=spec["template"],
                 defaults={"subject": subject, "blocks": blocks, "unique_promo_prefix": preset.get("unique_promo", "")},
             )
         FlowStep.objects.create(
-            workspace=workspace, flow=flow, position=position, kind=spec["kind"],
-            wait_hours=spec.get("wait_hours", 0), template=template, tag=spec.get("tag", ""),
+            workspace=workspace,
+            flow=flow,
+            position=position,
+            kind=spec["kind"],
+            wait_hours=spec.get("wait_hours", 0),
+            template=template,
+            tag=spec.get("tag", ""),
             condition=spec.get("condition", {}),
         )
     return flow
@@ -143,8 +241,9 @@ def flow_set_active(*, workspace: Workspace, flow: Flow, is_active: bool) -> Non
     fields = {"is_active": is_active}
     if is_active and not flow.is_active and flow.trigger == Flow.Trigger.EVENT:
         # Turning a flow on starts from now, not from the events that piled up while it was off.
-        fields["event_cursor"] = Event.objects.filter(workspace=workspace).order_by("-id").values_list(
-            "id", flat=True).first() or 0
+        fields["event_cursor"] = (
+            Event.objects.filter(workspace=workspace).order_by("-id").values_list("id", flat=True).first() or 0
+        )
     Flow.objects.filter(workspace=workspace, pk=flow.pk).update(**fields)
 
 
@@ -157,8 +256,9 @@ def _enrol(*, workspace: Workspace, flow: Flow, rows: list[tuple[int, str, dt.da
     if not rows:
         return 0
     busy = set(
-        FlowRun.objects.filter(workspace=workspace, flow=flow, status=FlowRun.Status.ACTIVE,
-                               customer_id__in={r[0] for r in rows}).values_list("customer_id", flat=True)
+        FlowRun.objects.filter(
+            workspace=workspace, flow=flow, status=FlowRun.Status.ACTIVE, customer_id__in={r[0] for r in rows}
+        ).values_list("customer_id", flat=True)
     )
     seen: set[int] = set()
     runs = []
@@ -166,8 +266,18 @@ def _enrol(*, workspace: Workspace, flow: Flow, rows: list[tuple[int, str, dt.da
         if customer_id in busy or customer_id in seen:
             continue
         seen.add(customer_id)
-        runs.append(FlowRun(workspace=workspace, flow=flow, customer_id=customer_id, enrollment_key=key[:60],
-                            trigger_event_id=event_id, context=context, next_run_at=start, started_at=start))
+        runs.append(
+            FlowRun(
+                workspace=workspace,
+                flow=flow,
+                customer_id=customer_id,
+                enrollment_key=key[:60],
+                trigger_event_id=event_id,
+                context=context,
+                next_run_at=start,
+                started_at=start,
+            )
+        )
     FlowRun.objects.bulk_create(runs, ignore_conflicts=True)
     return len(runs)
 
@@ -178,9 +288,11 @@ def flows_ingest_events(*, workspace: Workspace, batch_size: int = 5000) -> int:
         trigger_event=""
     ):
         events = list(
-            Event.objects.filter(workspace=workspace, id__gt=flow.event_cursor, type=flow.trigger_event,
-                                 customer__isnull=False)
-            .order_by("id").values("id", "customer_id", "occurred_at", "properties")[:batch_size]
+            Event.objects.filter(
+                workspace=workspace, id__gt=flow.event_cursor, type=flow.trigger_event, customer__isnull=False
+            )
+            .order_by("id")
+            .values("id", "customer_id", "occurred_at", "properties")[:batch_size]
         )
         if not events:
             continue
@@ -204,17 +316,24 @@ def flows_end_at_goal(*, workspace: Workspace, now: dt.datetime | None = None) -
     now = now or timezone.now()
     ended = 0
     for flow in Flow.objects.filter(workspace=workspace).exclude(goal_event=""):
-        goal = Event.objects.filter(workspace=workspace, customer_id=OuterRef("customer_id"), type=flow.goal_event,
-                                    occurred_at__gte=OuterRef("started_at"))
+        goal = Event.objects.filter(
+            workspace=workspace,
+            customer_id=OuterRef("customer_id"),
+            type=flow.goal_event,
+            occurred_at__gte=OuterRef("started_at"),
+        )
         run_ids = list(
             FlowRun.objects.filter(workspace=workspace, flow=flow, status=FlowRun.Status.ACTIVE)
-            .filter(Exists(goal)).values_list("id", flat=True)
+            .filter(Exists(goal))
+            .values_list("id", flat=True)
         )
         if run_ids:
             FlowRun.objects.filter(workspace=workspace, id__in=run_ids).update(
-                status=FlowRun.Status.GOAL_REACHED, ended_at=now)
-            Message.objects.filter(workspace=workspace, flow_run_id__in=run_ids,
-                                   status=Message.Status.QUEUED).update(status=Message.Status.CANCELLED)
+                status=FlowRun.Status.GOAL_REACHED, ended_at=now
+            )
+            Message.objects.filter(workspace=workspace, flow_run_id__in=run_ids, status=Message.Status.QUEUED).update(
+                status=Message.Status.CANCELLED
+            )
             ended += len(run_ids)
     return ended
 
@@ -234,8 +353,9 @@ def flows_enrol_by_date(*, workspace: Workspace, now: dt.datetime | None = None)
         elif flow.trigger == Flow.Trigger.DAYS_AFTER_ORDER:
             day = today - dt.timedelta(days=flow.trigger_days)
             start = dt.datetime.combine(day, dt.time.min, tzinfo=workspace.tzinfo)
-            for cid, last in customers.filter(last_order_at__gte=start, last_order_at__lt=start + dt.timedelta(days=1)
-                                              ).values_list("id", "last_order_at"):
+            for cid, last in customers.filter(
+                last_order_at__gte=start, last_order_at__lt=start + dt.timedelta(days=1)
+            ).values_list("id", "last_order_at"):
                 rows.append((cid, f"reorder:{last:%Y-%m-%d}", now, None, {}))
         elif flow.trigger == Flow.Trigger.INACTIVITY:
             for cid, first, last, count in customers.filter(
@@ -282,14 +402,18 @@ def flows_advance(*, workspace: Workspace, now: dt.datetime | None = None, limit
     now = now or timezone.now()
     flows_end_at_goal(workspace=workspace, now=now)
     runs = list(
-        FlowRun.objects.filter(workspace=workspace, status=FlowRun.Status.ACTIVE, next_run_at__lte=now,
-                               flow__is_active=True).select_related("flow").order_by("next_run_at")[:limit]
+        FlowRun.objects.filter(
+            workspace=workspace, status=FlowRun.Status.ACTIVE, next_run_at__lte=now, flow__is_active=True
+        )
+        .select_related("flow")
+        .order_by("next_run_at")[:limit]
     )
     steps_by_flow: dict[int, list[FlowStep]] = {}
     emails = 0
     for run in runs:
-        steps = steps_by_flow.setdefault(run.flow_id, list(FlowStep.objects.filter(workspace=workspace,
-                                                                                   flow_id=run.flow_id)))
+        steps = steps_by_flow.setdefault(
+            run.flow_id, list(FlowStep.objects.filter(workspace=workspace, flow_id=run.flow_id))
+        )
         position, due = run.position, run.next_run_at
         status = FlowRun.Status.ACTIVE
         while position < len(steps):
@@ -309,8 +433,15 @@ def flows_advance(*, workspace: Workspace, now: dt.datetime | None = None, limit
                     break
             elif step.kind == FlowStep.Kind.SEND_EMAIL and step.template_id:
                 created = Message.objects.bulk_create(
-                    [Message(workspace=workspace, flow_step=step, flow_run=run, customer_id=run.customer_id,
-                             send_after=now)],
+                    [
+                        Message(
+                            workspace=workspace,
+                            flow_step=step,
+                            flow_run=run,
+                            customer_id=run.customer_id,
+                            send_after=now,
+                        )
+                    ],
                     ignore_conflicts=True,
                 )
                 emails += len(created)
@@ -321,7 +452,9 @@ def flows_advance(*, workspace: Workspace, now: dt.datetime | None = None, limit
         else:
             status = FlowRun.Status.COMPLETED
         FlowRun.objects.filter(workspace=workspace, pk=run.pk, status=FlowRun.Status.ACTIVE).update(
-            position=position, next_run_at=due, status=status,
+            position=position,
+            next_run_at=due,
+            status=status,
             ended_at=None if status == FlowRun.Status.ACTIVE else now,
         )
     return AdvanceResult(runs=len(runs), emails=emails)
@@ -331,5 +464,7 @@ def flow_step_counts(*, workspace: Workspace, flow: Flow) -> dict[int, int]:
     """Active runs per position: ``position`` is the next step to run, so a run waiting in step i has position i+1."""
     return dict(
         FlowRun.objects.filter(workspace=workspace, flow=flow, status=FlowRun.Status.ACTIVE)
-        .values("position").annotate(n=Count("id")).values_list("position", "n")
+        .values("position")
+        .annotate(n=Count("id"))
+        .values_list("position", "n")
     )

@@ -50,8 +50,17 @@ class CampaignForm(forms.ModelForm):
 
     class Meta:
         model = Campaign
-        fields = ["name", "template", "audience_segment_ids", "excluded_segment_ids", "subject_b", "ab_sample_percent",
-                  "ab_wait_hours", "ab_metric", "is_promotional"]
+        fields = [
+            "name",
+            "template",
+            "audience_segment_ids",
+            "excluded_segment_ids",
+            "subject_b",
+            "ab_sample_percent",
+            "ab_wait_hours",
+            "ab_metric",
+            "is_promotional",
+        ]
         labels = {
             "subject_b": "Subject B (optional A/B test)",
             "ab_sample_percent": "A/B sample (% of the audience)",
@@ -77,7 +86,8 @@ class CampaignForm(forms.ModelForm):
 
 class ScheduleForm(forms.Form):
     scheduled_at = forms.DateTimeField(
-        label="Send at (workspace time)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        label="Send at (workspace time)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
     )
 
@@ -99,8 +109,17 @@ class TestSendForm(forms.Form):
 class PolicyForm(forms.ModelForm):
     class Meta:
         model = SendingPolicy
-        fields = ["frequency_cap_hours", "quiet_hours_start", "quiet_hours_end", "hold_out_open_tickets",
-                  "hold_out_csat_at_most", "hold_out_csat_days", "attribution_days", "from_email", "postal_address"]
+        fields = [
+            "frequency_cap_hours",
+            "quiet_hours_start",
+            "quiet_hours_end",
+            "hold_out_open_tickets",
+            "hold_out_csat_at_most",
+            "hold_out_csat_days",
+            "attribution_days",
+            "from_email",
+            "postal_address",
+        ]
         widgets = {
             "quiet_hours_start": forms.TimeInput(attrs={"type": "time"}),
             "quiet_hours_end": forms.TimeInput(attrs={"type": "time"}),

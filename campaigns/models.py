@@ -61,8 +61,9 @@ class EmailTemplate(TenantModel):
     unique_promo_prefix = models.CharField(
         max_length=20, blank=True, default="", help_text="Set to give each recipient a unique code PREFIX-XXXXXX."
     )
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -103,8 +104,9 @@ class Campaign(TenantModel):
     recipients_count = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -242,11 +244,13 @@ class Message(TenantModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["workspace", "campaign", "customer"], condition=Q(campaign__isnull=False),
+                fields=["workspace", "campaign", "customer"],
+                condition=Q(campaign__isnull=False),
                 name="message_unique_campaign_customer",
             ),
             models.UniqueConstraint(
-                fields=["workspace", "flow_step", "customer", "flow_run"], condition=Q(flow_step__isnull=False),
+                fields=["workspace", "flow_step", "customer", "flow_run"],
+                condition=Q(flow_step__isnull=False),
                 name="message_unique_step_customer",
             ),
         ]

@@ -95,7 +95,9 @@ def esp_webhook(request: HttpRequest, esp: str) -> HttpResponse:
     for event in view.parse_events(request):
         metadata = event.metadata or {}
         applied += tracking.esp_event_apply(
-            event_type=event.event_type, message_id=event.message_id or "", token=metadata.get("crm_token", ""),
+            event_type=event.event_type,
+            message_id=event.message_id or "",
+            token=metadata.get("crm_token", ""),
             recipient=event.recipient or "",
         )
     return HttpResponse(f"ok {applied}", content_type="text/plain")

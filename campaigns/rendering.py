@@ -49,8 +49,35 @@ NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 FILTER_RE = re.compile(r'^([a-z_]+)\s*(?::\s*"([^"]*)")?$')
 
 ALLOWED_TAGS = {
-    "a", "b", "strong", "i", "em", "u", "s", "p", "br", "hr", "div", "span", "h1", "h2", "h3", "h4",
-    "ul", "ol", "li", "blockquote", "img", "table", "thead", "tbody", "tr", "td", "th", "center", "small",
+    "a",
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "s",
+    "p",
+    "br",
+    "hr",
+    "div",
+    "span",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "ul",
+    "ol",
+    "li",
+    "blockquote",
+    "img",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "td",
+    "th",
+    "center",
+    "small",
 }
 ALLOWED_ATTRIBUTES = {
     "*": {"style", "align"},
@@ -61,9 +88,28 @@ ALLOWED_ATTRIBUTES = {
     "table": {"width", "cellpadding", "cellspacing", "border"},
 }
 ALLOWED_STYLE_PROPERTIES = {
-    "color", "background-color", "font-size", "font-weight", "font-style", "font-family", "text-align",
-    "text-decoration", "line-height", "padding", "padding-top", "padding-bottom", "padding-left", "padding-right",
-    "margin", "margin-top", "margin-bottom", "border", "border-radius", "width", "max-width", "height",
+    "color",
+    "background-color",
+    "font-size",
+    "font-weight",
+    "font-style",
+    "font-family",
+    "text-align",
+    "text-decoration",
+    "line-height",
+    "padding",
+    "padding-top",
+    "padding-bottom",
+    "padding-left",
+    "padding-right",
+    "margin",
+    "margin-top",
+    "margin-bottom",
+    "border",
+    "border-radius",
+    "width",
+    "max-width",
+    "height",
 }
 
 LAYOUT_CSS = """
@@ -191,8 +237,9 @@ def parse_merge_field(spec: str) -> MergeField:
     for piece in pieces[1:]:
         match = FILTER_RE.match(piece)
         if not match or match[1] not in FILTERS:
-            raise DomainError(f"Unknown filter “{piece}” on {name}. Available: {', '.join(sorted(FILTERS))}.",
-                              field="body")
+            raise DomainError(
+                f"Unknown filter “{piece}” on {name}. Available: {', '.join(sorted(FILTERS))}.", field="body"
+            )
         filters.append((match[1], match[2] or ""))
     return MergeField(name=name, filters=tuple(filters))
 
@@ -226,8 +273,13 @@ def _split(source: str, fields: dict[str, MergeField], wrap) -> list:
 
 def sanitize_html(body: str) -> str:
     return nh3.clean(
-        body, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, filter_style_properties=ALLOWED_STYLE_PROPERTIES,
-        url_schemes={"http", "https", "mailto"}, link_rel=None, strip_comments=True,
+        body,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        filter_style_properties=ALLOWED_STYLE_PROPERTIES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel=None,
+        strip_comments=True,
         allowed_classes={"a": {"button"}, "div": {"button-row"}},
     )
 
@@ -324,8 +376,9 @@ def _wrap_links(document: str, fields: dict[str, MergeField], unsubscribe_key: s
     return [p for p in wrapped if p != ""]
 
 
-def compile_email(*, subject: str, preheader: str, body_html: str, shop_name: str, postal_address: str = "",
-                  track: bool = True) -> CompiledEmail:
+def compile_email(
+    *, subject: str, preheader: str, body_html: str, shop_name: str, postal_address: str = "", track: bool = True
+) -> CompiledEmail:
     """Sanitise, lay out, inline and split a template once. Raises DomainError on unknown merge fields."""
     nonce = secrets.token_hex(3)
     fields: dict[str, MergeField] = {}
@@ -335,7 +388,7 @@ def compile_email(*, subject: str, preheader: str, body_html: str, shop_name: st
     unsubscribe_key = f"https://unsubscribe.invalid/{nonce}"
     pixel_key = f"https://pixel.invalid/{nonce}.gif"
     footer = (
-        f'<p>You receive this email from {html.escape(shop_name)}. '
+        f"<p>You receive this email from {html.escape(shop_name)}. "
         f'<a href="{unsubscribe_key}">Unsubscribe</a></p>'
         + (f"<p>{html.escape(postal_address)}</p>" if postal_address else "")
     )
@@ -358,8 +411,7 @@ def compile_email(*, subject: str, preheader: str, body_html: str, shop_name: st
         html_parts = [_untracked(p) for p in html_parts]
     text_source = html_to_text(body) + f"\n\n--\nUnsubscribe: {unsubscribe_key}"
     text_parts = [
-        SystemUrl("unsubscribe") if p == unsubscribe_key else p
-        for p in _split_keep(text_source, unsubscribe_key)
+        SystemUrl("unsubscribe") if p == unsubscribe_key else p for p in _split_keep(text_source, unsubscribe_key)
     ]
     text_parts = [q for p in text_parts for q in (_split(p, fields, TextField) if isinstance(p, str) else [p])]
     return CompiledEmail(

@@ -21,7 +21,8 @@ def template_get(*, workspace: Workspace, template_id: int) -> EmailTemplate:
 
 def campaign_list(*, workspace: Workspace) -> QuerySet[Campaign]:
     return (
-        Campaign.objects.filter(workspace=workspace).select_related("template")
+        Campaign.objects.filter(workspace=workspace)
+        .select_related("template")
         .annotate(
             sent=Count("messages", filter=Q(messages__status=Message.Status.SENT)),
             opened=Count("messages", filter=Q(messages__opened_at__isnull=False)),
@@ -36,9 +37,11 @@ def campaign_get(*, workspace: Workspace, campaign_id: int) -> Campaign:
 
 
 def flow_list(*, workspace: Workspace) -> QuerySet[Flow]:
-    return Flow.objects.filter(workspace=workspace).annotate(
-        waiting=Count("runs", filter=Q(runs__status="active")), entered=Count("runs")
-    ).order_by("name")
+    return (
+        Flow.objects.filter(workspace=workspace)
+        .annotate(waiting=Count("runs", filter=Q(runs__status="active")), entered=Count("runs"))
+        .order_by("name")
+    )
 
 
 def flow_get(*, workspace: Workspace, flow_id: int) -> Flow:
@@ -58,8 +61,11 @@ def suppression_get(*, workspace: Workspace, suppression_id: int) -> Suppression
 
 
 def preview_customers(*, workspace: Workspace, limit: int = 40) -> QuerySet[Customer]:
-    return Customer.objects.filter(workspace=workspace, merged_into__isnull=True).exclude(email="").order_by(
-        "-orders_count", "id")[:limit]
+    return (
+        Customer.objects.filter(workspace=workspace, merged_into__isnull=True)
+        .exclude(email="")
+        .order_by("-orders_count", "id")[:limit]
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,16 +135,21 @@ def _rows(messages: QuerySet[Message], group: str, labels) -> list[ReportRow]:
     counts = {r[group]: r for r in messages.values(group).annotate(**REPORT_AGGREGATES)}
     money = {
         r[f"message__{group}"]: r
-        for r in Conversion.objects.filter(message__in=messages).values(f"message__{group}").annotate(
-            conversions=Count("id"), revenue=Sum("revenue"))
+        for r in Conversion.objects.filter(message__in=messages)
+        .values(f"message__{group}")
+        .annotate(conversions=Count("id"), revenue=Sum("revenue"))
     }
     rows = []
     for key, row in counts.items():
         extra = money.get(key, {})
-        rows.append(ReportRow(
-            label=labels(key), **{k: row[k] for k in REPORT_AGGREGATES},
-            conversions=extra.get("conversions", 0), revenue=extra.get("revenue") or Decimal("0"),
-        ))
+        rows.append(
+            ReportRow(
+                label=labels(key),
+                **{k: row[k] for k in REPORT_AGGREGATES},
+                conversions=extra.get("conversions", 0),
+                revenue=extra.get("revenue") or Decimal("0"),
+            )
+        )
     return rows
 
 
@@ -149,6 +160,7 @@ def campaign_report(*, workspace: Workspace, campaign: Campaign) -> tuple[Report
     total = whole[0] if whole else ReportRow(label="All recipients")
     variants = []
     if campaign.is_ab_test:
+
         def label(variant: str) -> str:
             if variant == "A":
                 return f"A: {campaign.template.subject}"
@@ -162,12 +174,15 @@ def campaign_report(*, workspace: Workspace, campaign: Campaign) -> tuple[Report
 
 def campaign_progress(*, workspace: Workspace, campaign: Campaign) -> Progress:
     by_status = dict(
-        Message.objects.filter(workspace=workspace, campaign=campaign).values("status").annotate(n=Count("id"))
+        Message.objects.filter(workspace=workspace, campaign=campaign)
+        .values("status")
+        .annotate(n=Count("id"))
         .values_list("status", "n")
     )
     total = sum(by_status.values())
-    pending = sum(by_status.get(s, 0) for s in (Message.Status.QUEUED, Message.Status.SENDING,
-                                                Message.Status.WAITING_WINNER))
+    pending = sum(
+        by_status.get(s, 0) for s in (Message.Status.QUEUED, Message.Status.SENDING, Message.Status.WAITING_WINNER)
+    )
     return Progress(total=total, done=total - pending, by_status=by_status)
 
 
@@ -181,5 +196,6 @@ def flow_report(*, workspace: Workspace, flow: Flow) -> list[ReportRow]:
 def customer_messages(*, workspace: Workspace, customer: Customer, limit: int = 5) -> list[Message]:
     return list(
         Message.objects.filter(workspace=workspace, customer=customer, status=Message.Status.SENT)
-        .select_related("campaign", "flow_step__flow").order_by("-sent_at")[:limit]
+        .select_related("campaign", "flow_step__flow")
+        .order_by("-sent_at")[:limit]
     )

@@ -33,17 +33,21 @@ BLOCK_TYPES = ("text", "image", "button", "products")
 # --- consent ------------------------------------------------------------------------------------------------
 
 
-def customer_email_unsubscribe(*, workspace: Workspace, customer_id: int, source: str, at: dt.datetime | None = None
-                               ) -> bool:
+def customer_email_unsubscribe(
+    *, workspace: Workspace, customer_id: int, source: str, at: dt.datetime | None = None
+) -> bool:
     """Withdraw a customer's marketing email consent. One conditional queryset update, so replays are no-ops.
 
     Kept deliberately small: the lead will move it behind a customers service (customers.services owns Customer).
     """
     at = at or timezone.now()
-    changed = Customer.objects.filter(workspace=workspace, pk=customer_id).exclude(
-        email_consent=ConsentStatus.UNSUBSCRIBED
-    ).update(email_consent=ConsentStatus.UNSUBSCRIBED, email_consent_at=at, email_consent_source=source,
-             updated_at=at)
+    changed = (
+        Customer.objects.filter(workspace=workspace, pk=customer_id)
+        .exclude(email_consent=ConsentStatus.UNSUBSCRIBED)
+        .update(
+            email_consent=ConsentStatus.UNSUBSCRIBED, email_consent_at=at, email_consent_source=source, updated_at=at
+        )
+    )
     return bool(changed)
 
 
@@ -66,7 +70,10 @@ def clean_blocks(blocks: Any) -> list[dict]:
     if not isinstance(blocks, list):
         raise DomainError("Blocks must be a list.", field="blocks")
     allowed = {
-        "text": ("text",), "image": ("src", "alt", "href"), "button": ("label", "url"), "products": ("source",),
+        "text": ("text",),
+        "image": ("src", "alt", "href"),
+        "button": ("label", "url"),
+        "products": ("source",),
     }
     out = []
     for index, block in enumerate(blocks, start=1):
@@ -84,8 +91,9 @@ def clean_blocks(blocks: Any) -> list[dict]:
     return out
 
 
-def template_save(*, workspace: Workspace, template: EmailTemplate | None = None, user=None, **fields: Any
-                  ) -> EmailTemplate:
+def template_save(
+    *, workspace: Workspace, template: EmailTemplate | None = None, user=None, **fields: Any
+) -> EmailTemplate:
     """Create or update a template after proving it compiles (unknown merge fields are refused with a message)."""
     template = template or EmailTemplate(workspace=workspace, created_by=user)
     if "blocks" in fields:
@@ -106,16 +114,20 @@ def template_save(*, workspace: Workspace, template: EmailTemplate | None = None
 def template_preview(*, workspace: Workspace, template: EmailTemplate, customer: Customer | None) -> RenderedEmail:
     """What ``customer`` would receive, links unwrapped and no pixel (a preview must not count as an open)."""
     policy = sending_policy(workspace=workspace)
-    compiled = compiled_template(workspace=workspace, template=template, track=False,
-                                 postal_address=policy.postal_address)
+    compiled = compiled_template(
+        workspace=workspace, template=template, track=False, postal_address=policy.postal_address
+    )
     values = _customer_values(customer)
     context = merge_context(workspace=workspace, customer=values, template=template, token="preview")
     if customer is not None:
         add_rich_fields(workspace=workspace, compiled=compiled, contexts={customer.pk: context})
     else:
-        context.update(cart_lines_html="<p><em>(cart lines appear here)</em></p>", cart_lines_text="(cart lines)",
-                       recommendations_html="<p><em>(recommended products appear here)</em></p>",
-                       recommendations_text="(recommendations)")
+        context.update(
+            cart_lines_html="<p><em>(cart lines appear here)</em></p>",
+            cart_lines_text="(cart lines)",
+            recommendations_html="<p><em>(recommended products appear here)</em></p>",
+            recommendations_text="(recommendations)",
+        )
     return render_email(compiled, context)
 
 
@@ -123,15 +135,21 @@ def _customer_values(customer: Customer | None) -> dict:
     if customer is None:
         return {"id": 0, "email": "", "first_name": "", "last_name": "", "top_categories": []}
     return {
-        "id": customer.pk, "email": customer.email, "first_name": customer.first_name,
-        "last_name": customer.last_name, "city": customer.city, "loyalty_points": customer.loyalty_points,
-        "top_categories": customer.top_categories, "rfm_group": customer.rfm_group,
+        "id": customer.pk,
+        "email": customer.email,
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "city": customer.city,
+        "loyalty_points": customer.loyalty_points,
+        "top_categories": customer.top_categories,
+        "rfm_group": customer.rfm_group,
         "orders_count": customer.orders_count,
     }
 
 
-def template_send_test(*, workspace: Workspace, template: EmailTemplate, to_email: str,
-                       customer: Customer | None = None) -> None:
+def template_send_test(
+    *, workspace: Workspace, template: EmailTemplate, to_email: str, customer: Customer | None = None
+) -> None:
     """Send the template, personalised as ``customer`` (or with fallbacks), to any address. Not a marketing
     send: no Message row, no consent check, subject marked [Test]."""
     to_email = to_email.strip()
@@ -142,8 +160,13 @@ def template_send_test(*, workspace: Workspace, template: EmailTemplate, to_emai
     policy = sending_policy(workspace=workspace)
     from django.conf import settings
 
-    email = build_email(rendered=rendered, to=to_email, token="test", from_email=policy.from_email
-                        or settings.DEFAULT_FROM_EMAIL, connection=get_connection())
+    email = build_email(
+        rendered=rendered,
+        to=to_email,
+        token="test",
+        from_email=policy.from_email or settings.DEFAULT_FROM_EMAIL,
+        connection=get_connection(),
+    )
     email.send()
 
 
@@ -192,17 +215,26 @@ def campaign_audience_ids(*, workspace: Workspace, campaign: Campaign) -> list[i
         return []
     suppressed = set(Suppression.objects.filter(workspace=workspace).values_list("email", flat=True))
     eligible = (
-        Customer.objects.filter(workspace=workspace, email_consent=ConsentStatus.SUBSCRIBED, merged_into__isnull=True,
-                                erased_at__isnull=True)
-        .exclude(email="").values_list("id", "email")
+        Customer.objects.filter(
+            workspace=workspace,
+            email_consent=ConsentStatus.SUBSCRIBED,
+            merged_into__isnull=True,
+            erased_at__isnull=True,
+        )
+        .exclude(email="")
+        .values_list("id", "email")
     )
-    return sorted(cid for cid, email in eligible.iterator(chunk_size=5000)
-                  if cid in wanted and email.strip().lower() not in suppressed)
+    return sorted(
+        cid
+        for cid, email in eligible.iterator(chunk_size=5000)
+        if cid in wanted and email.strip().lower() not in suppressed
+    )
 
 
 @transaction.atomic
-def campaign_launch(*, workspace: Workspace, campaign: Campaign, now: dt.datetime | None = None,
-                    dispatch: bool = True) -> int:
+def campaign_launch(
+    *, workspace: Workspace, campaign: Campaign, now: dt.datetime | None = None, dispatch: bool = True
+) -> int:
     """Freeze the audience into Message rows (one per recipient, unique) and start sending. Returns recipients.
 
     ``dispatch=False`` leaves the sending to the next minute tick (the benchmark drives the send loop itself)."""
@@ -231,7 +263,10 @@ def campaign_launch(*, workspace: Workspace, campaign: Campaign, now: dt.datetim
         Message.objects.bulk_create(
             [
                 Message(
-                    workspace=workspace, campaign=locked, customer_id=customer_id, send_after=now,
+                    workspace=workspace,
+                    campaign=locked,
+                    customer_id=customer_id,
+                    send_after=now,
                     variant=variants.get(customer_id, ""),
                     status=Message.Status.WAITING_WINNER if customer_id in waiting else Message.Status.QUEUED,
                 )
@@ -267,8 +302,9 @@ def campaign_schedule(*, workspace: Workspace, campaign: Campaign, at: dt.dateti
     if at <= timezone.now():
         raise DomainError("Choose a time in the future.", field="scheduled_at")
     campaign_template_check(workspace=workspace, campaign=campaign)
-    Campaign.objects.filter(workspace=workspace, pk=campaign.pk).update(status=Campaign.Status.SCHEDULED,
-                                                                       scheduled_at=at)
+    Campaign.objects.filter(workspace=workspace, pk=campaign.pk).update(
+        status=Campaign.Status.SCHEDULED, scheduled_at=at
+    )
     campaign.status, campaign.scheduled_at = Campaign.Status.SCHEDULED, at
     return campaign
 
@@ -282,8 +318,9 @@ def campaign_unschedule(*, workspace: Workspace, campaign: Campaign) -> None:
 def campaigns_launch_due(*, workspace: Workspace, now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     launched = 0
-    for campaign in Campaign.objects.filter(workspace=workspace, status=Campaign.Status.SCHEDULED,
-                                            scheduled_at__lte=now):
+    for campaign in Campaign.objects.filter(
+        workspace=workspace, status=Campaign.Status.SCHEDULED, scheduled_at__lte=now
+    ):
         try:
             campaign_launch(workspace=workspace, campaign=campaign, now=now)
             launched += 1
@@ -315,7 +352,8 @@ def campaign_resume(*, workspace: Workspace, campaign: Campaign) -> None:
 def campaign_cancel(*, workspace: Workspace, campaign: Campaign, now: dt.datetime | None = None) -> int:
     """Stop for good: every message not yet claimed is cancelled. Returns how many were cancelled."""
     updated = Campaign.objects.filter(
-        workspace=workspace, pk=campaign.pk,
+        workspace=workspace,
+        pk=campaign.pk,
         status__in=[Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.SCHEDULED, Campaign.Status.DRAFT],
     ).update(status=Campaign.Status.CANCELLED, finished_at=now or timezone.now())
     if not updated:
@@ -325,8 +363,9 @@ def campaign_cancel(*, workspace: Workspace, campaign: Campaign, now: dt.datetim
     ).update(status=Message.Status.CANCELLED)
 
 
-def campaign_ab_decide(*, workspace: Workspace, campaign: Campaign, now: dt.datetime | None = None,
-                       dispatch: bool = True) -> str:
+def campaign_ab_decide(
+    *, workspace: Workspace, campaign: Campaign, now: dt.datetime | None = None, dispatch: bool = True
+) -> str:
     """After ``ab_wait_hours``, pick the subject with the better open (or click) rate and send it to the rest.
     Ties go to A. Returns the winner, or "" when it is not time yet."""
     now = now or timezone.now()
@@ -337,8 +376,9 @@ def campaign_ab_decide(*, workspace: Workspace, campaign: Campaign, now: dt.date
         return ""
     metric = "opened_at" if campaign.ab_metric == Campaign.Metric.OPEN else "clicked_at"
     rows = (
-        Message.objects.filter(workspace=workspace, campaign=campaign, variant__in=["A", "B"],
-                               status=Message.Status.SENT)
+        Message.objects.filter(
+            workspace=workspace, campaign=campaign, variant__in=["A", "B"], status=Message.Status.SENT
+        )
         .values("variant")
         .annotate(sent=Count("id"), hits=Count("id", filter=Q(**{f"{metric}__isnull": False})))
     )

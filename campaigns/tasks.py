@@ -39,11 +39,12 @@ def template_send_test(workspace_id: int, template_id: int, to_email: str, custo
 @shared_task
 def tick(workspace_id: int) -> None:
     """The minute tick of one workspace: scheduled campaigns, A/B winners, crashed sends, flows, attribution."""
+    from django.utils import timezone
+
     from campaigns.attribution import conversions_attribute
     from campaigns.flows import flows_advance, flows_enrol_by_date, flows_ingest_events
     from campaigns.sending import due_messages, messages_requeue_stale
     from campaigns.services import campaigns_decide_due, campaigns_launch_due
-    from django.utils import timezone
 
     with workspace_scope(workspace_id) as workspace:
         if workspace is None:

@@ -20,8 +20,17 @@ from crm.models import Workspace
 # Apple Mail Privacy Protection fetches every image from Apple's 17.0.0.0/8 network as soon as mail arrives;
 # security scanners and link checkers announce themselves. Such opens are recorded but counted apart.
 MACHINE_OPEN_NETWORKS = [ipaddress.ip_network("17.0.0.0/8")]
-MACHINE_USER_AGENT_MARKERS = ("barracuda", "mimecast", "proofpoint", "bot", "crawler", "python-requests", "curl/",
-                              "microsoft office existence discovery", "symantec")
+MACHINE_USER_AGENT_MARKERS = (
+    "barracuda",
+    "mimecast",
+    "proofpoint",
+    "bot",
+    "crawler",
+    "python-requests",
+    "curl/",
+    "microsoft office existence discovery",
+    "symantec",
+)
 MACHINE_OPEN_WINDOW = dt.timedelta(seconds=3)
 
 
@@ -51,8 +60,9 @@ def is_machine_open(*, user_agent: str, ip: str, sent_at: dt.datetime | None, no
     return bool(sent_at and now - sent_at < MACHINE_OPEN_WINDOW)
 
 
-def _record(workspace: Workspace, message: Message, type_: str, external_id: str, properties: dict,
-            at: dt.datetime) -> None:
+def _record(
+    workspace: Workspace, message: Message, type_: str, external_id: str, properties: dict, at: dt.datetime
+) -> None:
     from customers.records import EventRecord
     from customers.services import events_bulk_record
 
@@ -61,10 +71,18 @@ def _record(workspace: Workspace, message: Message, type_: str, external_id: str
         base["campaign_id"] = message.campaign_id
     if message.flow_step_id:
         base["flow_step_id"] = message.flow_step_id
-    events_bulk_record(workspace=workspace, records=[EventRecord(
-        type=type_, occurred_at=at, customer_id=message.customer_id, external_id=external_id,
-        properties=base | properties,
-    )])
+    events_bulk_record(
+        workspace=workspace,
+        records=[
+            EventRecord(
+                type=type_,
+                occurred_at=at,
+                customer_id=message.customer_id,
+                external_id=external_id,
+                properties=base | properties,
+            )
+        ],
+    )
 
 
 def message_open(*, token: str, user_agent: str = "", ip: str = "", now: dt.datetime | None = None) -> TrackingResult:
@@ -79,8 +97,14 @@ def message_open(*, token: str, user_agent: str = "", ip: str = "", now: dt.date
             **{field: now}
         )
         if first:
-            _record(message.workspace, message, "email_opened",
-                    f"email_opened:{'machine:' if machine else ''}{message.id}", {"machine": machine}, now)
+            _record(
+                message.workspace,
+                message,
+                "email_opened",
+                f"email_opened:{'machine:' if machine else ''}{message.id}",
+                {"machine": machine},
+                now,
+            )
         return TrackingResult(message=message, recorded=bool(first))
 
 
@@ -90,12 +114,20 @@ def message_click(*, token: str, url: str, now: dt.datetime | None = None) -> Tr
     if message is None:
         return TrackingResult(message=None)
     with scope(workspace=message.workspace):
-        Message.objects.filter(workspace=message.workspace, pk=message.pk, clicked_at__isnull=True).update(clicked_at=now)
+        Message.objects.filter(workspace=message.workspace, pk=message.pk, clicked_at__isnull=True).update(
+            clicked_at=now
+        )
         # A click proves a human open even when the pixel was blocked.
         Message.objects.filter(workspace=message.workspace, pk=message.pk, opened_at__isnull=True).update(opened_at=now)
         url_key = hashlib.sha1(url.encode()).hexdigest()[:12]  # noqa: S324 - a key, not security
-        _record(message.workspace, message, "email_clicked", f"email_clicked:{message.id}:{url_key}", {"url": url[:500]},
-                now)
+        _record(
+            message.workspace,
+            message,
+            "email_clicked",
+            f"email_clicked:{message.id}:{url_key}",
+            {"url": url[:500]},
+            now,
+        )
         return TrackingResult(message=message, recorded=True)
 
 
@@ -113,15 +145,19 @@ def message_unsubscribe(*, token: str, source: str = "one_click", now: dt.dateti
         email = message.to_email or message.customer.email
         if email:
             suppression_add(workspace=workspace, email=email, reason=Suppression.Reason.UNSUBSCRIBED, message=message)
-        customer_email_unsubscribe(workspace=workspace, customer_id=message.customer_id, source=f"email:{source}",
-                                   at=now)
+        customer_email_unsubscribe(
+            workspace=workspace, customer_id=message.customer_id, source=f"email:{source}", at=now
+        )
         if first:
-            _record(workspace, message, "email_unsubscribed", f"email_unsubscribed:{message.id}", {"source": source}, now)
+            _record(
+                workspace, message, "email_unsubscribed", f"email_unsubscribed:{message.id}", {"source": source}, now
+            )
         return TrackingResult(message=message, recorded=bool(first))
 
 
-def esp_event_apply(*, event_type: str, message_id: str = "", token: str = "", recipient: str = "",
-                    now: dt.datetime | None = None) -> bool:
+def esp_event_apply(
+    *, event_type: str, message_id: str = "", token: str = "", recipient: str = "", now: dt.datetime | None = None
+) -> bool:
     """Apply one normalised ESP tracking event (anymail's ``event_type``) to its message. Unknown -> False."""
     now = now or timezone.now()
     message = message_by_token(token) if token else None
@@ -142,8 +178,9 @@ def esp_event_apply(*, event_type: str, message_id: str = "", token: str = "", r
                 complained_at=now
             )
             suppression_add(workspace=workspace, email=email, reason=Suppression.Reason.COMPLAINED, message=message)
-            customer_email_unsubscribe(workspace=workspace, customer_id=message.customer_id, source="email:complaint",
-                                       at=now)
+            customer_email_unsubscribe(
+                workspace=workspace, customer_id=message.customer_id, source="email:complaint", at=now
+            )
             _record(workspace, message, "email_complained", f"email_complained:{message.id}", {}, now)
         elif event_type == "unsubscribed":
             message_unsubscribe(token=message.token, source="esp", now=now)

@@ -7,7 +7,15 @@ from django.views.decorators.http import require_POST
 
 from campaigns import flows as flow_services
 from campaigns import selectors, services
-from campaigns.forms import CampaignForm, PolicyForm, ScheduleForm, TemplateForm, TestSendForm, blocks_from_post, bootstrap
+from campaigns.forms import (
+    CampaignForm,
+    PolicyForm,
+    ScheduleForm,
+    TemplateForm,
+    TestSendForm,
+    blocks_from_post,
+    bootstrap,
+)
 from campaigns.models import Campaign, EmailTemplate
 from campaigns.rendering import MERGE_FIELDS
 from campaigns.sending import sending_policy
@@ -29,11 +37,15 @@ def _segments(workspace):
 @requires(Capability.VIEW)
 def campaign_index(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     workspace = request.workspace
-    return render(request, "campaigns/list.html", {
-        "campaigns": selectors.campaign_list(workspace=workspace),
-        "templates_count": selectors.template_list(workspace=workspace).count(),
-        "tab": "campaigns",
-    })
+    return render(
+        request,
+        "campaigns/list.html",
+        {
+            "campaigns": selectors.campaign_list(workspace=workspace),
+            "templates_count": selectors.template_list(workspace=workspace).count(),
+            "tab": "campaigns",
+        },
+    )
 
 
 @requires(Capability.MANAGE_CAMPAIGNS)
@@ -52,8 +64,9 @@ def _campaign_form(request: HttpRequest, campaign: Campaign | None) -> HttpRespo
     initial = {}
     if campaign is None and request.GET.get("template"):
         initial["template"] = request.GET["template"]
-    form = bootstrap(CampaignForm(request.POST or None, instance=campaign, workspace=workspace, segments=segments,
-                                  initial=initial))
+    form = bootstrap(
+        CampaignForm(request.POST or None, instance=campaign, workspace=workspace, segments=segments, initial=initial)
+    )
     if request.method == "POST" and form.is_valid():
         data = {k: form.cleaned_data[k] for k in form.Meta.fields}
         try:
@@ -63,10 +76,17 @@ def _campaign_form(request: HttpRequest, campaign: Campaign | None) -> HttpRespo
         else:
             messages.success(request, "Campaign saved. Check the audience, then send or schedule it.")
             return redirect(ws_reverse(request, "campaigns:detail", campaign_id=saved.pk))
-    return render(request, "campaigns/campaign_form.html", {
-        "form": form, "campaign": campaign, "segments": segments, "tab": "campaigns",
-        "has_templates": selectors.template_list(workspace=workspace).exists(),
-    })
+    return render(
+        request,
+        "campaigns/campaign_form.html",
+        {
+            "form": form,
+            "campaign": campaign,
+            "segments": segments,
+            "tab": "campaigns",
+            "has_templates": selectors.template_list(workspace=workspace).exists(),
+        },
+    )
 
 
 @requires(Capability.VIEW)
@@ -78,14 +98,22 @@ def campaign_detail(request: HttpRequest, workspace_slug: str, campaign_id: int)
     if campaign.status in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED):
         audience_size = len(services.campaign_audience_ids(workspace=workspace, campaign=campaign))
     segment_names = {s.pk: s.name for s in _segments(workspace)}
-    return render(request, "campaigns/campaign_detail.html", {
-        "campaign": campaign, "report": total, "variants": variants, "audience_size": audience_size,
-        "progress": selectors.campaign_progress(workspace=workspace, campaign=campaign),
-        "audience_names": [segment_names.get(i, f"deleted segment #{i}") for i in campaign.audience_segment_ids],
-        "excluded_names": [segment_names.get(i, f"deleted segment #{i}") for i in campaign.excluded_segment_ids],
-        "schedule_form": bootstrap(ScheduleForm(workspace=workspace)), "tab": "campaigns",
-        "attribution_days": sending_policy(workspace=workspace).attribution_days,
-    })
+    return render(
+        request,
+        "campaigns/campaign_detail.html",
+        {
+            "campaign": campaign,
+            "report": total,
+            "variants": variants,
+            "audience_size": audience_size,
+            "progress": selectors.campaign_progress(workspace=workspace, campaign=campaign),
+            "audience_names": [segment_names.get(i, f"deleted segment #{i}") for i in campaign.audience_segment_ids],
+            "excluded_names": [segment_names.get(i, f"deleted segment #{i}") for i in campaign.excluded_segment_ids],
+            "schedule_form": bootstrap(ScheduleForm(workspace=workspace)),
+            "tab": "campaigns",
+            "attribution_days": sending_policy(workspace=workspace).attribution_days,
+        },
+    )
 
 
 @requires(Capability.VIEW)
@@ -145,7 +173,9 @@ def campaign_unschedule(request: HttpRequest, workspace_slug: str, campaign_id: 
 @require_POST
 @requires(Capability.MANAGE_CAMPAIGNS)
 def campaign_pause(request: HttpRequest, workspace_slug: str, campaign_id: int) -> HttpResponse:
-    return _campaign_action(request, campaign_id, services.campaign_pause, "Paused. Nothing more is sent until you resume.")
+    return _campaign_action(
+        request, campaign_id, services.campaign_pause, "Paused. Nothing more is sent until you resume."
+    )
 
 
 @require_POST
@@ -157,7 +187,9 @@ def campaign_resume(request: HttpRequest, workspace_slug: str, campaign_id: int)
 @require_POST
 @requires(Capability.MANAGE_CAMPAIGNS)
 def campaign_cancel(request: HttpRequest, workspace_slug: str, campaign_id: int) -> HttpResponse:
-    return _campaign_action(request, campaign_id, services.campaign_cancel, "Cancelled; {result} emails will not be sent.")
+    return _campaign_action(
+        request, campaign_id, services.campaign_cancel, "Cancelled; {result} emails will not be sent."
+    )
 
 
 # --- templates ----------------------------------------------------------------------------------------------
@@ -165,9 +197,14 @@ def campaign_cancel(request: HttpRequest, workspace_slug: str, campaign_id: int)
 
 @requires(Capability.VIEW)
 def template_list(request: HttpRequest, workspace_slug: str) -> HttpResponse:
-    return render(request, "campaigns/template_list.html", {
-        "templates": selectors.template_list(workspace=request.workspace), "tab": "templates",
-    })
+    return render(
+        request,
+        "campaigns/template_list.html",
+        {
+            "templates": selectors.template_list(workspace=request.workspace),
+            "tab": "templates",
+        },
+    )
 
 
 @requires(Capability.MANAGE_CAMPAIGNS)
@@ -197,8 +234,9 @@ def _template_editor(request: HttpRequest, template: EmailTemplate | None) -> Ht
         if form.is_valid():
             data = {k: form.cleaned_data[k] for k in form.Meta.fields}
             try:
-                saved = services.template_save(workspace=workspace, template=template, user=request.user,
-                                               blocks=blocks, **data)
+                saved = services.template_save(
+                    workspace=workspace, template=template, user=request.user, blocks=blocks, **data
+                )
             except DomainError as error:
                 form.add_error(error.field if error.field in form.fields else None, error.message)
             else:
@@ -207,10 +245,19 @@ def _template_editor(request: HttpRequest, template: EmailTemplate | None) -> Ht
                 if not request.POST.get("add_block"):
                     messages.success(request, "Template saved.")
                 return redirect(ws_reverse(request, "campaigns:template_edit", template_id=saved.pk))
-    return render(request, "campaigns/template_form.html", {
-        "form": form, "template": template, "blocks": blocks, "test_form": test_form, "tab": "templates",
-        "merge_fields": MERGE_FIELDS, "preview_customers": selectors.preview_customers(workspace=workspace),
-    })
+    return render(
+        request,
+        "campaigns/template_form.html",
+        {
+            "form": form,
+            "template": template,
+            "blocks": blocks,
+            "test_form": test_form,
+            "tab": "templates",
+            "merge_fields": MERGE_FIELDS,
+            "preview_customers": selectors.preview_customers(workspace=workspace),
+        },
+    )
 
 
 def _send_test(request: HttpRequest, template: EmailTemplate, test_form) -> HttpResponse:
@@ -218,8 +265,12 @@ def _send_test(request: HttpRequest, template: EmailTemplate, test_form) -> Http
 
     if test_form.is_valid():
         customer_id = request.POST.get("preview_customer") or None
-        template_send_test.delay(request.workspace.pk, template.pk, test_form.cleaned_data["to_email"],
-                                 int(customer_id) if customer_id and customer_id.isdigit() else None)
+        template_send_test.delay(
+            request.workspace.pk,
+            template.pk,
+            test_form.cleaned_data["to_email"],
+            int(customer_id) if customer_id and customer_id.isdigit() else None,
+        )
         messages.success(request, f"Template saved and a test sent to {test_form.cleaned_data['to_email']}.")
     else:
         messages.error(request, "Template saved, but enter a valid address to send the test to.")
@@ -281,10 +332,17 @@ def flow_detail(request: HttpRequest, workspace_slug: str, flow_id: int) -> Http
     steps = selectors.flow_steps(workspace=workspace, flow=flow)
     counts = flow_services.flow_step_counts(workspace=workspace, flow=flow)
     rows = [{"step": s, "waiting": counts.get(s.position + 1, 0) if s.kind == "wait" else 0} for s in steps]
-    return render(request, "campaigns/flow_detail.html", {
-        "flow": flow, "rows": rows, "entering": counts.get(0, 0),
-        "report": selectors.flow_report(workspace=workspace, flow=flow), "tab": "flows",
-    })
+    return render(
+        request,
+        "campaigns/flow_detail.html",
+        {
+            "flow": flow,
+            "rows": rows,
+            "entering": counts.get(0, 0),
+            "report": selectors.flow_report(workspace=workspace, flow=flow),
+            "tab": "flows",
+        },
+    )
 
 
 @require_POST
@@ -315,9 +373,15 @@ def sending_settings(request: HttpRequest, workspace_slug: str) -> HttpResponse:
             services.policy_update(workspace=workspace, **{k: form.cleaned_data[k] for k in form.Meta.fields})
             messages.success(request, "Sending settings saved.")
             return redirect(ws_reverse(request, "campaigns:settings"))
-    return render(request, "campaigns/settings.html", {
-        "form": form, "suppressions": selectors.suppression_list(workspace=workspace)[:100], "tab": "settings",
-    })
+    return render(
+        request,
+        "campaigns/settings.html",
+        {
+            "form": form,
+            "suppressions": selectors.suppression_list(workspace=workspace)[:100],
+            "tab": "settings",
+        },
+    )
 
 
 @require_POST

@@ -15,10 +15,12 @@ class EmailTemplateFactory(ScopedFactory):
     workspace = factory.SubFactory(WorkspaceFactory)
     name = factory.Sequence(lambda n: f"Template {n}")
     subject = 'Hello {{ first_name | default: "there" }}'
-    blocks = factory.LazyFunction(lambda: [
-        {"type": "text", "text": 'Hi {{ first_name | default: "there" }},\n\nNew arrivals are in.'},
-        {"type": "button", "label": "Shop now", "url": "https://shop.example/new"},
-    ])
+    blocks = factory.LazyFunction(
+        lambda: [
+            {"type": "text", "text": 'Hi {{ first_name | default: "there" }},\n\nNew arrivals are in.'},
+            {"type": "button", "label": "Shop now", "url": "https://shop.example/new"},
+        ]
+    )
 
 
 class CampaignFactory(ScopedFactory):
@@ -79,7 +81,8 @@ def make_segment(workspace, customers, name: str | None = None):
 
     with scope(workspace=workspace):
         return segment_create_static(
-            workspace=workspace, name=name or f"Segment {next(_segment_numbers)}",
+            workspace=workspace,
+            name=name or f"Segment {next(_segment_numbers)}",
             customer_ids=[c.pk for c in customers],
         )
 

@@ -14,8 +14,12 @@ def test_seed_creates_templates_live_flows_and_a_sent_campaign_with_results(work
     make_segment(workspace, customers, name="Everyone")
     with scope(workspace=workspace):
         for customer in customers[:3]:
-            event_record(workspace=workspace, customer=customer, type="checkout_started",
-                         occurred_at=timezone.now() - dt.timedelta(hours=5))
+            event_record(
+                workspace=workspace,
+                customer=customer,
+                type="checkout_started",
+                occurred_at=timezone.now() - dt.timedelta(hours=5),
+            )
 
     demo.seed(workspace=workspace)
     demo.seed(workspace=workspace)  # idempotent

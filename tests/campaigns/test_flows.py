@@ -41,10 +41,16 @@ def cart_flow(in_scope):
 
 
 def start_checkout(workspace, customer):
-    cart = CartFactory(workspace=workspace, customer=customer, checkout_url="https://shop.example/checkout/abc",
-                       lines=[{"title": "Trail shoes", "quantity": 1, "price": "89.00"}], value=Decimal("89.00"))
-    event_record(workspace=workspace, customer=customer, type="checkout_started", occurred_at=T0,
-                 properties={"cart_id": cart.pk})
+    cart = CartFactory(
+        workspace=workspace,
+        customer=customer,
+        checkout_url="https://shop.example/checkout/abc",
+        lines=[{"title": "Trail shoes", "quantity": 1, "price": "89.00"}],
+        value=Decimal("89.00"),
+    )
+    event_record(
+        workspace=workspace, customer=customer, type="checkout_started", occurred_at=T0, properties={"cart_id": cart.pk}
+    )
     return cart
 
 
@@ -126,8 +132,10 @@ def test_welcome_series_now_plus_two_and_four_days(in_scope):
 
     assert sent == [1, 0, 1, 0, 1, 0]
     assert [m.subject for m in mail.outbox] == [
-        f"Welcome to {workspace.name}, {customer.first_name}!", "Our bestsellers, picked for you",
-        f"The story behind {workspace.name}"]
+        f"Welcome to {workspace.name}, {customer.first_name}!",
+        "Our bestsellers, picked for you",
+        f"The story behind {workspace.name}",
+    ]
     assert Message.objects.filter(flow_step__flow=flow, status="sent").count() == 3
 
 

@@ -32,8 +32,14 @@ def test_merge_fields_and_fallbacks_in_the_subject(template, context, expected):
 
 @pytest.mark.parametrize(
     "template",
-    ["{{ workspace.settings }}", "{{ first_name.__class__ }}", "{{ settings.SECRET_KEY }}", "{{ request }}",
-     '{{ first_name | safe }}', "{% load static %}{{ password }}"],
+    [
+        "{{ workspace.settings }}",
+        "{{ first_name.__class__ }}",
+        "{{ settings.SECRET_KEY }}",
+        "{{ request }}",
+        "{{ first_name | safe }}",
+        "{% load static %}{{ password }}",
+    ],
 )
 def test_the_sandbox_refuses_anything_outside_the_whitelist(template):
     with pytest.raises(DomainError) as error:
@@ -72,10 +78,14 @@ def test_css_is_inlined_for_email_clients():
 
 
 def test_plain_text_part_is_generated_with_links_and_unsubscribe():
-    rendered = render(blocks_to_html([
-        {"type": "text", "text": "# Welcome {{ first_name }}\n\nFirst paragraph."},
-        {"type": "button", "label": "Shop", "url": "https://shop.example/new"},
-    ]))
+    rendered = render(
+        blocks_to_html(
+            [
+                {"type": "text", "text": "# Welcome {{ first_name }}\n\nFirst paragraph."},
+                {"type": "button", "label": "Shop", "url": "https://shop.example/new"},
+            ]
+        )
+    )
     assert rendered.text.startswith("Welcome Ann\n\nFirst paragraph.")
     assert "Shop (https://shop.example/new)" in rendered.text
     assert rendered.text.endswith("Unsubscribe: https://crm.example/e/u/TOKEN123/")

@@ -26,8 +26,9 @@ NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 def launch(workspace, customers, *, excluded=(), now=NOW, **campaign_fields):
     segment = make_segment(workspace, customers)
     exclusion_ids = [make_segment(workspace, excluded).pk] if excluded else []
-    campaign = CampaignFactory(workspace=workspace, audience_segment_ids=[segment.pk],
-                               excluded_segment_ids=exclusion_ids, **campaign_fields)
+    campaign = CampaignFactory(
+        workspace=workspace, audience_segment_ids=[segment.pk], excluded_segment_ids=exclusion_ids, **campaign_fields
+    )
     services.campaign_launch(workspace=workspace, campaign=campaign, now=now)
     return campaign
 
@@ -124,7 +125,10 @@ def test_frequency_cap_defers_instead_of_dropping(in_scope):
     message = Message.objects.get(campaign=campaign)
     assert (result.sent, result.deferred) == (0, 1)
     assert (message.status, message.send_after, message.deferred_reason) == (
-        "queued", NOW + dt.timedelta(hours=14), "frequency_cap")
+        "queued",
+        NOW + dt.timedelta(hours=14),
+        "frequency_cap",
+    )
     assert messages_send_due(workspace=workspace, now=NOW + dt.timedelta(hours=13)).sent == 0
     assert messages_send_due(workspace=workspace, now=NOW + dt.timedelta(hours=14)).sent == 1
     assert recipients() == [customer.email]
@@ -261,7 +265,9 @@ def test_personalisation_unique_promo_codes_and_recommendations(in_scope):
         OrderLineFactory(order=order, product=tent)
         OrderLineFactory(order=order, product=stove)
     template = EmailTemplateFactory(
-        workspace=workspace, unique_promo_prefix="VIP", subject="{{ first_name }}, your code {{ promo_code }}",
+        workspace=workspace,
+        unique_promo_prefix="VIP",
+        subject="{{ first_name }}, your code {{ promo_code }}",
         blocks=[{"type": "text", "text": "Hi"}, {"type": "products", "source": "recommendations"}],
     )
     launch(workspace, [buyer], template=template)

@@ -20,8 +20,13 @@ NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 @pytest.fixture
 def sent_message(workspace):
     customer = CustomerFactory(workspace=workspace, email_consent="subscribed", email="ann@example.org")
-    return MessageFactory(campaign__workspace=workspace, customer=customer, status="sent",
-                          sent_at=NOW - dt.timedelta(hours=1), to_email=customer.email)
+    return MessageFactory(
+        campaign__workspace=workspace,
+        customer=customer,
+        status="sent",
+        sent_at=NOW - dt.timedelta(hours=1),
+        to_email=customer.email,
+    )
 
 
 def events(type_):
@@ -86,10 +91,16 @@ def test_get_on_the_unsubscribe_link_never_unsubscribes(sent_message):
 
 def test_one_click_post_unsubscribes_without_cookies_or_login_and_answers_200(sent_message):
     client = Client(enforce_csrf_checks=True)  # a mail client has no cookie and no CSRF token
-    response = client.post(f"/e/u/{sent_message.token}/", data="List-Unsubscribe=One-Click",
-                           content_type="application/x-www-form-urlencoded")
-    again = client.post(f"/e/u/{sent_message.token}/", data="List-Unsubscribe=One-Click",
-                        content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        f"/e/u/{sent_message.token}/",
+        data="List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
+    again = client.post(
+        f"/e/u/{sent_message.token}/",
+        data="List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
 
     assert (response.status_code, again.status_code) == (200, 200)
     assert "Location" not in response
@@ -107,9 +118,17 @@ def test_unknown_unsubscribe_token_is_404(db):
 
 
 POSTMARK_BOUNCE = {
-    "RecordType": "Bounce", "Type": "HardBounce", "TypeCode": 1, "MessageID": "pm-123", "Email": "ann@example.org",
-    "BouncedAt": "2026-03-10T12:00:00Z", "Description": "The server was unable to deliver", "Details": "smtp;550",
-    "Metadata": {}, "Tag": "", "MessageStream": "outbound",
+    "RecordType": "Bounce",
+    "Type": "HardBounce",
+    "TypeCode": 1,
+    "MessageID": "pm-123",
+    "Email": "ann@example.org",
+    "BouncedAt": "2026-03-10T12:00:00Z",
+    "Description": "The server was unable to deliver",
+    "Details": "smtp;550",
+    "Metadata": {},
+    "Tag": "",
+    "MessageStream": "outbound",
 }
 
 
@@ -121,8 +140,9 @@ def _basic(user_pass: str) -> str:
 def test_forged_tracking_webhook_gets_401_and_changes_nothing(settings, sent_message, authorization):
     settings.ANYMAIL = {"WEBHOOK_SECRET": "hook:s3cret-hook"}
     headers = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
-    response = Client().post("/e/webhooks/postmark/", data=json.dumps(POSTMARK_BOUNCE),
-                             content_type="application/json", **headers)
+    response = Client().post(
+        "/e/webhooks/postmark/", data=json.dumps(POSTMARK_BOUNCE), content_type="application/json", **headers
+    )
     assert response.status_code == 401
     with scopes_disabled():
         assert not Suppression.objects.exists()
@@ -139,8 +159,9 @@ def test_authentic_bounce_and_complaint_webhooks_update_suppression(settings, se
     with scopes_disabled():
         Message.objects.filter(pk=sent_message.pk).update(esp_message_id="pm-123")
     auth = {"HTTP_AUTHORIZATION": _basic("hook:s3cret-hook")}
-    bounce = Client().post("/e/webhooks/postmark/", data=json.dumps(POSTMARK_BOUNCE),
-                           content_type="application/json", **auth)
+    bounce = Client().post(
+        "/e/webhooks/postmark/", data=json.dumps(POSTMARK_BOUNCE), content_type="application/json", **auth
+    )
     complaint = dict(POSTMARK_BOUNCE, RecordType="SpamComplaint", Type="SpamComplaint", TypeCode=512)
     Client().post("/e/webhooks/postmark/", data=json.dumps(complaint), content_type="application/json", **auth)
 
@@ -159,13 +180,17 @@ def test_orders_within_the_window_after_a_click_are_attributed(workspace, sent_m
     customer = sent_message.customer
     with scopes_disabled():
         Message.objects.filter(pk=sent_message.pk).update(clicked_at=NOW)
-    inside = OrderFactory(workspace=workspace, customer=customer, placed_at=NOW + dt.timedelta(days=4, hours=23),
-                          total=Decimal("80.00"))
+    inside = OrderFactory(
+        workspace=workspace, customer=customer, placed_at=NOW + dt.timedelta(days=4, hours=23), total=Decimal("80.00")
+    )
     OrderFactory(workspace=workspace, customer=customer, placed_at=NOW + dt.timedelta(days=5, hours=1))
     OrderFactory(workspace=workspace, customer=customer, placed_at=NOW - dt.timedelta(hours=1))  # before the click
     with scope(workspace=workspace):
         assert conversions_attribute(workspace=workspace, now=NOW + dt.timedelta(days=6)) == 1
         assert conversions_attribute(workspace=workspace, now=NOW + dt.timedelta(days=6)) == 0
         conversion = Conversion.objects.get()
-    assert (conversion.order_id, conversion.message_id, conversion.revenue) == (inside.pk, sent_message.pk,
-                                                                                Decimal("80.00"))
+    assert (conversion.order_id, conversion.message_id, conversion.revenue) == (
+        inside.pk,
+        sent_message.pk,
+        Decimal("80.00"),
+    )

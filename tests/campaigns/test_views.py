@@ -3,7 +3,13 @@ from django.urls import reverse
 from django_scopes import scope, scopes_disabled
 
 from campaigns.models import Campaign, EmailTemplate, Flow, Message
-from tests.campaigns.factories import CampaignFactory, EmailTemplateFactory, FlowFactory, make_segment, subscribed_customers
+from tests.campaigns.factories import (
+    CampaignFactory,
+    EmailTemplateFactory,
+    FlowFactory,
+    make_segment,
+    subscribed_customers,
+)
 
 
 def url(name, **kwargs):
@@ -19,12 +25,22 @@ def test_list_pages_render(owner_client, workspace):
 
 
 def test_create_a_block_template_and_send_a_test(owner_client, workspace):
-    response = owner_client.post(url("template_create"), {
-        "name": "Spring", "subject": 'Hi {{ first_name | default: "there" }}', "preheader": "New in",
-        "format": "blocks", "block-0-type": "text", "block-0-text": "Our spring collection is here.",
-        "block-1-type": "button", "block-1-label": "Shop", "block-1-url": "https://shop.example/spring",
-        "to_email": "me@acme.test", "send_test": "1",
-    })
+    response = owner_client.post(
+        url("template_create"),
+        {
+            "name": "Spring",
+            "subject": 'Hi {{ first_name | default: "there" }}',
+            "preheader": "New in",
+            "format": "blocks",
+            "block-0-type": "text",
+            "block-0-text": "Our spring collection is here.",
+            "block-1-type": "button",
+            "block-1-label": "Shop",
+            "block-1-url": "https://shop.example/spring",
+            "to_email": "me@acme.test",
+            "send_test": "1",
+        },
+    )
 
     with scope(workspace=workspace):
         template = EmailTemplate.objects.get(name="Spring")
@@ -35,20 +51,35 @@ def test_create_a_block_template_and_send_a_test(owner_client, workspace):
 
 
 def test_unknown_merge_field_is_a_form_error_not_a_500(owner_client):
-    response = owner_client.post(url("template_create"), {
-        "name": "Bad", "subject": "Hi {{ password }}", "format": "blocks", "block-0-type": "text",
-        "block-0-text": "x", "save": "1",
-    })
+    response = owner_client.post(
+        url("template_create"),
+        {
+            "name": "Bad",
+            "subject": "Hi {{ password }}",
+            "format": "blocks",
+            "block-0-type": "text",
+            "block-0-text": "x",
+            "save": "1",
+        },
+    )
     assert response.status_code == 200
     assert "Unknown merge field “password”" in response.content.decode()
 
 
 def test_live_preview_returns_the_partial_personalised_as_the_customer(owner_client, workspace):
     customer = subscribed_customers(workspace, 1, first_name="Zoe")[0]
-    response = owner_client.post(url("template_preview"), {
-        "name": "x", "subject": 'Hi {{ first_name | default: "there" }}', "format": "blocks",
-        "block-0-type": "text", "block-0-text": "Hello {{ first_name }}", "preview_customer": str(customer.pk),
-    }, HTTP_HX_REQUEST="true")
+    response = owner_client.post(
+        url("template_preview"),
+        {
+            "name": "x",
+            "subject": 'Hi {{ first_name | default: "there" }}',
+            "format": "blocks",
+            "block-0-type": "text",
+            "block-0-text": "Hello {{ first_name }}",
+            "preview_customer": str(customer.pk),
+        },
+        HTTP_HX_REQUEST="true",
+    )
 
     body = response.content.decode()
     assert response.status_code == 200
@@ -63,10 +94,18 @@ def test_marketer_creates_and_sends_a_campaign(make_member_client, workspace, dj
     segment = make_segment(workspace, customers, name="Everyone")
     template = EmailTemplateFactory(workspace=workspace)
 
-    response = client.post(url("create"), {
-        "name": "March news", "template": template.pk, "audience_segment_ids": [segment.pk], "ab_sample_percent": 20,
-        "ab_wait_hours": 4, "ab_metric": "open", "is_promotional": "on",
-    })
+    response = client.post(
+        url("create"),
+        {
+            "name": "March news",
+            "template": template.pk,
+            "audience_segment_ids": [segment.pk],
+            "ab_sample_percent": 20,
+            "ab_wait_hours": 4,
+            "ab_metric": "open",
+            "is_promotional": "on",
+        },
+    )
     with scope(workspace=workspace):
         campaign = Campaign.objects.get(name="March news")
     assert response.status_code == 302

@@ -27,8 +27,10 @@ def test_marketer_writes_tests_sends_and_reads_the_report(transactional_db, brow
     settings.SITE_URL = ""  # tracked links point at the live server (the page's base URL)
     workspace = WorkspaceFactory(name="Acme Outfitters", slug="acme")
     MembershipFactory(workspace=workspace, role="marketer", user__email="marketer@acme.test")
-    vips = [CustomerFactory(workspace=workspace, email_consent="subscribed", first_name=name)
-            for name in ("Ann", "Bob", "Cleo")]
+    vips = [
+        CustomerFactory(workspace=workspace, email_consent="subscribed", first_name=name)
+        for name in ("Ann", "Bob", "Cleo")
+    ]
     CustomerFactory(workspace=workspace, email_consent="not_subscribed", first_name="Dan")
     make_segment(workspace, [*vips], name="VIP customers")
     page = browser_page
@@ -71,8 +73,9 @@ def test_marketer_writes_tests_sends_and_reads_the_report(transactional_db, brow
     html = next(m for m in campaign_emails if m.to == [vips[1].email]).alternatives[0][0]
     unsubscribe = re.search(r'href="([^"]*/e/u/[^"]+)"', html)[1]
     assert unsubscribe.startswith("/e/u/")
-    page.request.post(unsubscribe, data="List-Unsubscribe=One-Click",
-                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    page.request.post(
+        unsubscribe, data="List-Unsubscribe=One-Click", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
 
     # reads the report
     page.reload()
