@@ -109,7 +109,12 @@ def ticket_list(*, workspace: Workspace, membership: Membership, filters: InboxF
 def inbox_page(*, workspace: Workspace, membership: Membership, filters: InboxFilters, size: int = 100) -> list[Ticket]:
     """The first ``size`` tickets of the inbox, each with ``tag_names`` (one query for all the tags: a
     prefetch_related through the scoped manager costs a queryset per ticket)."""
-    tickets = list(ticket_list(workspace=workspace, membership=membership, filters=filters)[:size])
+    # Two steps: the page's ids from the (workspace, updated_at) index, then only those rows with their joins;
+    # one query with the joins makes PostgreSQL join every matching ticket before it sorts and cuts.
+    listed = ticket_list(workspace=workspace, membership=membership, filters=filters)
+    ids = list(listed.values_list("pk", flat=True)[:size])
+    position = {pk: index for index, pk in enumerate(ids)}
+    tickets = sorted(listed.filter(pk__in=ids), key=lambda ticket: position[ticket.pk])
     names: dict[int, list[str]] = {}
     rows = TicketTag.objects.filter(workspace=workspace, ticket_id__in=[t.pk for t in tickets]).order_by("name")
     for ticket_id, name in rows.values_list("ticket_id", "name"):
