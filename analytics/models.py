@@ -16,11 +16,12 @@ MONEY = {"max_digits": 16, "decimal_places": 2, "default": Decimal("0")}
 class DailyMetrics(TenantModel):
     """One row per workspace and local day, written for every day of a refreshed range (zeros included).
 
-    Distinct-customer figures over a range are not sums of daily distinct counts, so the day also keeps the
-    histogram of "days since this customer's previous order day" for its second and later order days; a range
-    [s, e] then counts a customer once, at the first of their order days that falls inside it
-    (``analytics.selectors``). ``customers_activated``/``customers_lapsed`` move the number of active customers
-    (ordered in the last ACTIVE_WINDOW_DAYS days): the count on day d is the running sum of their difference.
+    Distinct-customer figures over a range are not sums of daily distinct counts, so the day also keeps, for its
+    second and later order days, how many reach back more than k days to the customer's previous order day; a
+    range [s, e] then counts a customer once, at the first of their order days inside it, with one array lookup
+    per day (``analytics.selectors.range_customer_counts_sql``). ``customers_activated``/``customers_lapsed``
+    move the number of active customers (ordered in the last ACTIVE_WINDOW_DAYS days): the count on day d is the
+    running sum of their difference.
     """
 
     date = models.DateField()
@@ -35,8 +36,9 @@ class DailyMetrics(TenantModel):
     returning_customers = models.PositiveIntegerField(default=0)
     returning_customer_revenue = models.DecimalField(**MONEY)
     returning_customer_orders = models.PositiveIntegerField(default=0)
-    second_order_gaps = models.JSONField(default=dict, blank=True)  # {"days since previous order day": customers}
-    later_order_gaps = models.JSONField(default=dict, blank=True)
+    # R[k] = second (later) order days on this day whose previous order day is more than k days earlier.
+    second_order_reach = models.JSONField(default=list, blank=True)
+    later_order_reach = models.JSONField(default=list, blank=True)
     customers_activated = models.PositiveIntegerField(default=0)
     customers_lapsed = models.PositiveIntegerField(default=0)
 

@@ -118,7 +118,7 @@ def daily_frame(*, workspace: Workspace, date_range: DateRange, fields: list[str
     days = pd.date_range(date_range.start, date_range.end, freq="D").date
     frame = frame.set_index("date").reindex(days)
     for column in frame.columns:
-        if column.endswith("_by_hour") or column.endswith("_gaps"):
+        if column.endswith("_by_hour") or column.endswith("_reach"):
             frame[column] = frame[column].apply(lambda value: value if isinstance(value, list | dict) else [])
         else:
             frame[column] = frame[column].astype(float).fillna(0.0)
@@ -151,48 +151,35 @@ def cumulative_customer_revenue(*, workspace: Workspace, days: list[dt.date]) ->
 
 
 def range_customer_counts_sql(*, workspace: Workspace, periods: list[DateRange]) -> list[dict[str, int]]:
-    """``transforms.range_customer_counts`` done inside the database, so the gap histograms never leave it.
-
-    For each period: customers (distinct, who ordered), new, returning and repeat customers (see the transform's
-    docstring for the counting rule). One query for all periods.
-    """
+    """``transforms.range_customer_counts`` done inside the database: one array lookup per day, so the reach
+    arrays never leave it. For each period: customers (distinct, who ordered), new, returning and repeat."""
     table = DailyMetrics._meta.db_table
     if connection.vendor == "postgresql":
-        each = "jsonb_each_text({column})"
         offset = "(d.date - %s::date)"
+
+        def element(column: str, index: str) -> str:
+            return f"COALESCE((d.{column} ->> {index})::integer, 0)"
     else:
-        each = "json_each({column})"
         offset = "CAST(julianday(d.date) - julianday(%s) AS INTEGER)"
-    selects, params = [], []
-    for period in periods:
-        # second order days reaching before the start, all second order days, later ones reaching before it
-        for column, condition in (
-            ("second_order_gaps", f"CAST(g.key AS INTEGER) > {offset}"),
-            ("second_order_gaps", None),
-            ("later_order_gaps", f"CAST(g.key AS INTEGER) > {offset}"),
-        ):
-            where = "d.date >= %s AND d.date <= %s" + (f" AND {condition}" if condition else "")
-            histogram = each.format(column="d." + column)
-            selects.append(
-                f"(SELECT COALESCE(SUM(CAST(g.value AS INTEGER)), 0) FROM {table} d, {histogram} AS g"
-                f" WHERE d.workspace_id = %s AND {where})"
-            )
-            params += [workspace.id, period.start, period.end] + ([period.start] if condition else [])
-        selects.append(
-            f"(SELECT COALESCE(SUM(new_customers), 0) FROM {table} d WHERE d.workspace_id = %s "
-            "AND d.date >= %s AND d.date <= %s)"
-        )
-        params += [workspace.id, period.start, period.end]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(selects), params)  # noqa: S608 - table from model meta
-        values = [int(v) for v in cursor.fetchone()]
+
+        def element(column: str, index: str) -> str:
+            return f"COALESCE(json_extract(d.{column}, '$[' || {index} || ']'), 0)"
+
+    sql = (
+        f"SELECT COALESCE(SUM(d.new_customers), 0), COALESCE(SUM({element('second_order_reach', offset)}), 0), "
+        f"COALESCE(SUM({element('second_order_reach', '0')}), 0), "
+        f"COALESCE(SUM({element('later_order_reach', offset)}), 0) "
+        f"FROM {table} d WHERE d.workspace_id = %s AND d.date >= %s AND d.date <= %s"
+    )
     results = []
-    for index in range(len(periods)):
-        second_before, second_all, later_before, new = values[index * 4 : index * 4 + 4]
-        returning = second_before + later_before
-        results.append(
-            {"customers": new + returning, "new": new, "returning": returning, "repeat": second_all + later_before}
-        )
+    with connection.cursor() as cursor:
+        for period in periods:
+            cursor.execute(sql, [period.start, period.start, workspace.id, period.start, period.end])
+            new, second_before, second_all, later_before = (int(v) for v in cursor.fetchone())
+            returning = second_before + later_before
+            results.append(
+                {"customers": new + returning, "new": new, "returning": returning, "repeat": second_all + later_before}
+            )
     return results
 
 

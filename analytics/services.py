@@ -362,8 +362,8 @@ _CUSTOMER_FIELDS = [
     "returning_customers",
     "returning_customer_revenue",
     "returning_customer_orders",
-    "second_order_gaps",
-    "later_order_gaps",
+    "second_order_reach",
+    "later_order_reach",
 ]
 
 
@@ -409,8 +409,8 @@ def _refresh_customer_days(*, workspace: Workspace, start: dt.date, end: dt.date
         returning_customers=0,
         returning_customer_revenue=ZERO,
         returning_customer_orders=0,
-        second_order_gaps={},
-        later_order_gaps={},
+        second_order_reach=[],
+        later_order_reach=[],
     )
     DailyMetrics.objects.filter(workspace=workspace, date__gte=start, date__lte=spell_end).update(
         customers_activated=0, customers_lapsed=0
@@ -426,7 +426,7 @@ def _refresh_customer_days(*, workspace: Workspace, start: dt.date, end: dt.date
         }
         if day <= end and values is not None:
             for field in _CUSTOMER_FIELDS:
-                if field.endswith("_gaps"):
+                if field.endswith("_reach"):
                     row[field] = values[field]
                 elif field.endswith("_revenue"):
                     row[field] = Decimal(str(round(float(values[field]), 2)))

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 ACTIVE_WINDOW_DAYS = 365
+MAX_REACH_DAYS = 1100  # longest range the dashboard allows (3 years): reach arrays need no more entries
 SESSION_GAP = pd.Timedelta(minutes=30)
 BROWSING_TYPES = ("page_viewed", "product_viewed", "added_to_cart", "checkout_started")
 STOREFRONT_TYPES = (*BROWSING_TYPES, "order_placed")
@@ -52,8 +53,8 @@ def daily_customer_metrics(flags: pd.DataFrame) -> pd.DataFrame:
         "returning_customers",
         "returning_customer_revenue",
         "returning_customer_orders",
-        "second_order_gaps",
-        "later_order_gaps",
+        "second_order_reach",
+        "later_order_reach",
         "customers_activated",
     ]
     if flags.empty:
@@ -72,21 +73,27 @@ def daily_customer_metrics(flags: pd.DataFrame) -> pd.DataFrame:
         }
     )
     out["returning_customers"] = out["customers_ordered"] - out["new_customers"]
-    out["second_order_gaps"] = _gap_histograms(frame[frame["rank"] == 2])
-    out["later_order_gaps"] = _gap_histograms(frame[frame["rank"] >= 3])
-    for column in ("second_order_gaps", "later_order_gaps"):
-        out[column] = out[column].apply(lambda value: value if isinstance(value, dict) else {})
+    out["second_order_reach"] = _reach_arrays(frame[frame["rank"] == 2])
+    out["later_order_reach"] = _reach_arrays(frame[frame["rank"] >= 3])
+    for column in ("second_order_reach", "later_order_reach"):
+        out[column] = out[column].apply(lambda value: value if isinstance(value, list) else [])
     out = out.fillna(0)
     return out[columns]
 
 
-def _gap_histograms(frame: pd.DataFrame) -> pd.Series:
+def _reach_arrays(frame: pd.DataFrame) -> pd.Series:
+    """Per day, R where R[k] = order days that day whose previous order day is more than k days earlier.
+
+    A range starting k days before the day counts R[k] of them as customers coming back from before it, so a
+    range's distinct customers cost one array lookup per day. Trailing zeros are dropped.
+    """
     if frame.empty:
         return pd.Series(dtype=object)
-    counts = frame.groupby(["day", "gap"]).size()
     result: dict = {}
-    for (day, gap), count in counts.items():
-        result.setdefault(day, {})[str(int(gap))] = int(count)
+    for day, gaps in frame.groupby("day")["gap"]:
+        counts = np.bincount(np.minimum(gaps.to_numpy(dtype=int), MAX_REACH_DAYS))
+        reach = len(gaps) - np.cumsum(counts)  # reach[k] = gaps > k
+        result[day] = [int(v) for v in reach[: int(np.max(gaps.to_numpy())) if len(gaps) else 0][:MAX_REACH_DAYS]]
     return pd.Series(result, dtype=object)
 
 
@@ -98,7 +105,7 @@ def daily_lapses(flags: pd.DataFrame) -> pd.Series:
 
 def range_customer_counts(days: Iterable[Mapping], *, start: dt.date) -> dict[str, int]:
     """Distinct customers who ordered in a range, and how many of them had ordered before the range or ordered
-    more than once, from daily rollups (each with date, new_customers, second_order_gaps, later_order_gaps).
+    more than once, from daily rollups (each with date, new_customers, second_order_reach, later_order_reach).
 
     A customer is counted at the first of their order days inside the range: a day's second/later order day
     counts when its gap reaches back before ``start`` (gap > day - start), and every new customer counts.
@@ -109,10 +116,11 @@ def range_customer_counts(days: Iterable[Mapping], *, start: dt.date) -> dict[st
     for row in days:
         offset = (row["date"] - start).days
         new += row["new_customers"]
-        second_before = sum(count for gap, count in row["second_order_gaps"].items() if int(gap) > offset)
-        later_before = sum(count for gap, count in row["later_order_gaps"].items() if int(gap) > offset)
+        second, later = row["second_order_reach"], row["later_order_reach"]
+        second_before = second[offset] if offset < len(second) else 0
+        later_before = later[offset] if offset < len(later) else 0
         returning += second_before + later_before
-        repeat += sum(row["second_order_gaps"].values()) + later_before
+        repeat += (second[0] if second else 0) + later_before
     return {"customers": new + returning, "new": new, "returning": returning, "repeat": repeat}
 
 

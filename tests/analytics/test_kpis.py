@@ -170,7 +170,7 @@ def test_customer_counts_in_sql_match_the_pure_rule(workspace, march_overview):
         rows = selectors.daily_rows(
             workspace=workspace,
             date_range=MARCH,
-            fields=["date", "new_customers", "second_order_gaps", "later_order_gaps"],
+            fields=["date", "new_customers", "second_order_reach", "later_order_reach"],
         )
         in_sql = selectors.range_customer_counts_sql(workspace=workspace, periods=[MARCH, MARCH.previous()])
 
