@@ -24,7 +24,8 @@ def conversions_attribute(*, workspace: Workspace, now: dt.datetime | None = Non
         .order_by("clicked_at")
         .values_list("customer_id", "clicked_at", "id")
     ):
-        clicks[customer_id].append((clicked_at, message_id))
+        if clicked_at is not None:
+            clicks[customer_id].append((clicked_at, message_id))
     if not clicks:
         return 0
     orders = (

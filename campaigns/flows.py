@@ -238,7 +238,7 @@ def flow_install_preset(*, workspace: Workspace, key: str, activate: bool = Fals
 
 
 def flow_set_active(*, workspace: Workspace, flow: Flow, is_active: bool) -> None:
-    fields = {"is_active": is_active}
+    fields: dict[str, object] = {"is_active": is_active}
     if is_active and not flow.is_active and flow.trigger == Flow.Trigger.EVENT:
         # Turning a flow on starts from now, not from the events that piled up while it was off.
         fields["event_cursor"] = (
@@ -250,7 +250,10 @@ def flow_set_active(*, workspace: Workspace, flow: Flow, is_active: bool) -> Non
 # --- enrolment ---------------------------------------------------------------------------------------------
 
 
-def _enrol(*, workspace: Workspace, flow: Flow, rows: list[tuple[int, str, dt.datetime, int | None, dict]]) -> int:
+EnrolRow = tuple[int, str, dt.datetime, int | None, dict]
+
+
+def _enrol(*, workspace: Workspace, flow: Flow, rows: list[EnrolRow]) -> int:
     """rows: (customer_id, enrollment_key, start, trigger_event_id, context). A customer already inside the flow
     is not enrolled again until that run ends."""
     if not rows:
@@ -296,7 +299,7 @@ def flows_ingest_events(*, workspace: Workspace, batch_size: int = 5000) -> int:
         )
         if not events:
             continue
-        rows = []
+        rows: list[EnrolRow] = []
         for event in events:
             properties = event["properties"] or {}
             key = f"cart:{properties['cart_id']}" if properties.get("cart_id") else f"event:{event['id']}"
@@ -346,7 +349,7 @@ def flows_enrol_by_date(*, workspace: Workspace, now: dt.datetime | None = None)
         if flow.last_evaluated_on == today:
             continue
         customers = Customer.objects.filter(workspace=workspace, merged_into__isnull=True, erased_at__isnull=True)
-        rows = []
+        rows: list[EnrolRow] = []
         if flow.trigger == Flow.Trigger.BIRTHDAY_MONTH:
             for cid in customers.filter(birth_date__month=today.month).values_list("id", flat=True):
                 rows.append((cid, f"birthday:{today.year}", now, None, {}))
@@ -361,6 +364,8 @@ def flows_enrol_by_date(*, workspace: Workspace, now: dt.datetime | None = None)
             for cid, first, last, count in customers.filter(
                 orders_count__gte=2, last_order_at__lt=now - dt.timedelta(days=30)
             ).values_list("id", "first_order_at", "last_order_at", "orders_count"):
+                if first is None or last is None:
+                    continue
                 usual = (last - first) / (count - 1)
                 if now - last > max(usual * 2, dt.timedelta(days=30)):
                     rows.append((cid, f"winback:{last:%Y-%m-%d}", now, None, {}))

@@ -28,7 +28,7 @@ from django.db import connection as db_connection
 from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
-from campaigns.models import Campaign, EmailTemplate, FlowRun, Message, SendingPolicy, Suppression
+from campaigns.models import Campaign, EmailTemplate, FlowRun, FlowStep, Message, SendingPolicy, Suppression
 from campaigns.rendering import CompiledEmail, blocks_to_html, compile_email, render_email, site_url
 from crm.models import Workspace
 from customers.models import Cart, CartStatus, ConsentStatus, Customer, OrderLine, Product
@@ -129,7 +129,8 @@ def cart_lines_for(*, workspace: Workspace, customer_ids: list[int], cart_ids: d
         for cart in Cart.objects.filter(
             workspace=workspace, customer_id__in=missing, status__in=[CartStatus.OPEN, CartStatus.ABANDONED]
         ).order_by("customer_id", "-last_activity_at"):
-            carts.setdefault(cart.customer_id, cart)
+            if cart.customer_id is not None:
+                carts.setdefault(cart.customer_id, cart)
     out = {}
     for customer_id, cart in carts.items():
         rows, text = [], []
@@ -192,13 +193,13 @@ def recommendations_for(*, workspace: Workspace, customer_ids: list[int], limit:
         .order_by("-sold", "title")[: limit * 3]
     )
     wanted_ids = {b for counter in pairs.values() for b in counter}
-    products = {p.pk: p for p in Product.objects.filter(workspace=workspace, id__in=wanted_ids, is_in_stock=True)}
+    candidates = {p.pk: p for p in Product.objects.filter(workspace=workspace, id__in=wanted_ids, is_in_stock=True)}
     out = {}
     for customer_id in customer_ids:
         scores: Counter = Counter()
         for a in owned.get(customer_id, ()):
             scores.update(pairs.get(a, {}))
-        chosen = [products[p] for p, _ in scores.most_common() if p in products and p not in owned[customer_id]]
+        chosen = [candidates[p] for p, _ in scores.most_common() if p in candidates and p not in owned[customer_id]]
         for product in bestsellers:
             if len(chosen) >= limit:
                 break
@@ -294,7 +295,7 @@ def build_email(*, rendered, to: str, token: str, from_email: str, connection=No
         },
     )
     message.attach_alternative(rendered.html, "text/html")
-    message.metadata = {"crm_token": token}  # anymail ESPs echo it back in tracking webhooks
+    message.metadata = {"crm_token": token}  # type: ignore[attr-defined]  # anymail ESPs echo it back in webhooks
     return message
 
 
@@ -456,7 +457,7 @@ def _send_claimed(*, workspace: Workspace, claim_token: str, now: dt.datetime, c
     to_send: list[tuple[Message, dict]] = []
     for message in messages:
         customer = customers.get(message.customer_id)
-        is_promotional = message.campaign.is_promotional if message.campaign else message.flow_step.flow.is_promotional
+        is_promotional = message.campaign.is_promotional if message.campaign else _step(message).flow.is_promotional
         if customer is None or not customer["email"]:
             outcome["suppressed"].append(message.id)
         elif (
@@ -464,7 +465,7 @@ def _send_claimed(*, workspace: Workspace, claim_token: str, now: dt.datetime, c
             or customer["email_consent"] != ConsentStatus.SUBSCRIBED
         ):
             outcome["suppressed"].append(message.id)
-        elif message.flow_run_id and message.flow_run.status == FlowRun.Status.GOAL_REACHED:
+        elif message.flow_run is not None and message.flow_run.status == FlowRun.Status.GOAL_REACHED:
             outcome["cancelled"].append(message.id)
         elif is_promotional and (
             (policy.hold_out_open_tickets and customer["open_tickets_count"] > 0)
@@ -502,7 +503,7 @@ def _send_claimed(*, workspace: Workspace, claim_token: str, now: dt.datetime, c
     from_email = policy.from_email or settings.DEFAULT_FROM_EMAIL
     groups: dict[tuple, list[tuple[Message, dict]]] = defaultdict(list)
     for message, customer in to_send:
-        template = message.campaign.template if message.campaign else message.flow_step.template
+        template = _template(message)
         subject = message.campaign.subject_b if (message.campaign and message.variant == "B") else None
         groups[(template.pk, subject)].append((message, customer))
 
@@ -510,7 +511,7 @@ def _send_claimed(*, workspace: Workspace, claim_token: str, now: dt.datetime, c
     events = []
     for (_, subject), items in groups.items():
         first = items[0][0]
-        template = first.campaign.template if first.campaign else first.flow_step.template
+        template = _template(first)
         compiled = compiled_template(
             workspace=workspace, template=template, subject=subject, postal_address=policy.postal_address
         )
@@ -520,7 +521,11 @@ def _send_claimed(*, workspace: Workspace, claim_token: str, now: dt.datetime, c
             )
             for message, customer in items
         }
-        cart_ids = {m.customer_id: (m.flow_run.context or {}).get("cart_id") for m, _ in items if m.flow_run_id}
+        cart_ids = {
+            m.customer_id: int((m.flow_run.context or {}).get("cart_id") or 0)
+            for m, _ in items
+            if m.flow_run is not None
+        }
         add_rich_fields(workspace=workspace, compiled=compiled, contexts=contexts, cart_ids=cart_ids)
         for message, customer in items:
             rendered = render_email(compiled, contexts[customer["id"]])
@@ -546,8 +551,8 @@ def _send_claimed(*, workspace: Workspace, claim_token: str, now: dt.datetime, c
                 )
                 failed += 1
                 continue
-            status = getattr(email, "anymail_status", None)
-            esp_id = (getattr(status, "message_id", None) or "") if status else ""
+            anymail_status = getattr(email, "anymail_status", None)
+            esp_id = (getattr(anymail_status, "message_id", None) or "") if anymail_status else ""
             _mark_sent(
                 workspace=workspace,
                 message_id=message.id,
@@ -616,6 +621,20 @@ def _asynchronous_commits():
             cursor.execute("RESET synchronous_commit")
 
 
+def _step(message: Message) -> FlowStep:
+    """The flow step of a flow message (a Message belongs to a campaign or to a flow step, never neither)."""
+    if message.flow_step is None:
+        raise ValueError(f"message {message.pk} has neither a campaign nor a flow step")
+    return message.flow_step
+
+
+def _template(message: Message) -> EmailTemplate:
+    template = message.campaign.template if message.campaign else _step(message).template
+    if template is None:
+        raise ValueError(f"message {message.pk}: its flow step has no email template")
+    return template
+
+
 def _event_properties(message: Message) -> dict:
     properties: dict = {"message_id": message.id}
     if message.campaign_id:
@@ -623,6 +642,6 @@ def _event_properties(message: Message) -> dict:
         if message.variant:
             properties["variant"] = message.variant
     if message.flow_step_id:
-        properties["flow_id"] = message.flow_step.flow_id
+        properties["flow_id"] = _step(message).flow_id
         properties["flow_step_id"] = message.flow_step_id
     return properties
