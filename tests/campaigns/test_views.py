@@ -165,3 +165,40 @@ def test_cannot_access_other_workspace_campaign_objects(owner_client, workspace,
     with scopes_disabled():
         assert Campaign.objects.get(pk=campaign.pk).status == "draft"
         assert Flow.objects.get(pk=flow.pk).is_active is False
+
+
+def test_customer_page_shows_the_email_card(owner_client, workspace):
+    from tests.campaigns.factories import MessageFactory, SuppressionFactory
+
+    customer = subscribed_customers(workspace, 1)[0]
+    MessageFactory(
+        campaign__workspace=workspace,
+        customer=customer,
+        status="sent",
+        subject="Spring is here",
+        sent_at="2026-03-01T10:00:00Z",
+        clicked_at="2026-03-01T11:00:00Z",
+    )
+    SuppressionFactory(workspace=workspace, email=customer.email, reason="bounced")
+
+    page = owner_client.get(reverse("customers:detail", kwargs={"workspace_slug": "acme", "customer_id": customer.pk}))
+
+    card = page.content.decode().split('data-testid="campaigns-card"')[1]
+    assert "Spring is here" in card and "clicked" in card
+    assert "Suppressed: Hard bounce" in card
+
+
+def test_schedule_reads_the_time_in_the_workspace_timezone(owner_client, workspace):
+    import datetime as dt
+
+    workspace.timezone = "America/New_York"
+    workspace.save()
+    segment = make_segment(workspace, subscribed_customers(workspace, 1))
+    campaign = CampaignFactory(workspace=workspace, audience_segment_ids=[segment.pk])
+
+    owner_client.post(url("schedule", campaign_id=campaign.pk), {"scheduled_at": "2030-01-02T09:30"})
+
+    with scope(workspace=workspace):
+        campaign.refresh_from_db()
+    assert campaign.status == "scheduled"
+    assert campaign.scheduled_at == dt.datetime(2030, 1, 2, 14, 30, tzinfo=dt.UTC)
