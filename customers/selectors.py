@@ -69,13 +69,26 @@ def _search_terms(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
+SELECTIVE_SEARCH_LIMIT = 2000
+
+
 def customer_search(queryset: QuerySet[Customer], text: str) -> QuerySet[Customer]:
+    """Customers whose name, email or phone contains ``text``.
+
+    A selective search (up to SELECTIVE_SEARCH_LIMIT matches, read through the trigram index) becomes a primary-key
+    list: PostgreSQL cannot estimate how many rows a ``LIKE '%...%'`` matches, and when it guesses too many it walks
+    the sort index testing every customer (a 100-match phone search took 370 ms that way, 5 ms this way). A broad
+    search keeps the plain filter, for which walking the sort index is the right plan."""
     terms = _search_terms(text)
     if not terms:
         return queryset
-    return queryset.alias(search_text=RawSQL(SEARCH_EXPRESSION, (), output_field=TextField())).filter(
+    matches = queryset.alias(search_text=RawSQL(SEARCH_EXPRESSION, (), output_field=TextField())).filter(
         search_text__contains=terms
     )
+    ids = list(matches.order_by().values_list("id", flat=True)[: SELECTIVE_SEARCH_LIMIT + 1])
+    if len(ids) <= SELECTIVE_SEARCH_LIMIT:
+        return queryset.filter(id__in=ids)
+    return matches
 
 
 def customer_list(*, workspace: Workspace, filters: CustomerFilters) -> QuerySet[Customer]:

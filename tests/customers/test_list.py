@@ -253,3 +253,11 @@ def test_bulk_tag_all_matching_beyond_one_batch(workspace, owner_client):
     assert response.status_code == 302
     with scopes_disabled():
         assert CustomerTag.objects.filter(name="all").count() == BATCH_SIZE + 5
+
+
+def test_broad_search_uses_the_plain_filter(workspace, people, monkeypatch):
+    from customers import selectors
+
+    monkeypatch.setattr(selectors, "SELECTIVE_SEARCH_LIMIT", 1)
+    assert sorted(names(workspace, search="example")) == ["Ann"]
+    assert sorted(names(workspace, search=".test")) == ["Bob", "Cid"]
