@@ -253,9 +253,12 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = ROOT / "var" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium():
-    """Debian's Chromium driven by Playwright. Required in CI; skipped locally when it is not installed."""
+    """Debian's Chromium driven by Playwright. Required in CI; skipped locally when it is not installed.
+
+    One per test: Playwright's sync API keeps an event loop running while it is open, so a browser kept for the
+    whole session would break any other test that starts Playwright itself."""
     executable = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
     if not Path(executable).exists():
         if os.environ.get("CI"):
