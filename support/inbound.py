@@ -154,7 +154,9 @@ def ticket_for_inbound(*, workspace: Workspace, inbound: InboundEmail) -> Ticket
     return None
 
 
-def _customer_for(*, workspace: Workspace, email_address: str, name: str):
+def customer_for_email(*, workspace: Workspace, email_address: str, name: str):
+    """The customer with this email (the oldest, if duplicates), else a new one created through the customers
+    upsert (source "crm")."""
     from customers.models import Customer
 
     customer = (
@@ -220,7 +222,7 @@ def inbound_email_process(*, workspace: Workspace, inbound: InboundEmail) -> Inb
     if ticket is not None:  # a reply to a closed ticket opens a follow-up
         original = REPLY_PREFIX_RE.sub("", subject)
         subject = f"Follow-up to #{ticket.number}: {original}"[:255]
-    customer = _customer_for(workspace=workspace, email_address=inbound.from_email, name=inbound.from_name)
+    customer = customer_for_email(workspace=workspace, email_address=inbound.from_email, name=inbound.from_name)
     try:
         new_ticket = ticket_create(
             workspace=workspace,

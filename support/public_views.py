@@ -17,7 +17,7 @@ from crm.exceptions import DomainError
 from crm.models import Workspace
 from support import selectors, services, surveys
 from support.forms import ContactForm, SurveyCommentForm
-from support.inbound import _customer_for, inbound_email_process, parse_message
+from support.inbound import customer_for_email, inbound_email_process, parse_message
 from support.models import SupportSettings, TicketChannel
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,9 @@ def contact(request: HttpRequest, slug: str) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             try:
-                customer = _customer_for(workspace=workspace, email_address=data["email"].lower(), name=data["name"])
+                customer = customer_for_email(
+                    workspace=workspace, email_address=data["email"].lower(), name=data["name"]
+                )
                 wanted = data["order_number"].strip().lstrip("#")
                 order = next(
                     (

@@ -143,10 +143,10 @@ def ticket_new(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     form = TicketCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        from support.inbound import _customer_for
+        from support.inbound import customer_for_email
 
         try:
-            customer = _customer_for(workspace=workspace, email_address=data["email"].lower(), name=data["name"])
+            customer = customer_for_email(workspace=workspace, email_address=data["email"].lower(), name=data["name"])
             ticket = services.ticket_create(
                 workspace=workspace,
                 subject=data["subject"],

@@ -228,3 +228,33 @@ def test_customer_page_shows_the_support_card(workspace, rep_client, ticket):
     assert 'data-testid="support-card"' in body
     assert "1 open ticket<" in body and "CSAT 4/5" in body and "NPS 3 (detractor)" in body
     assert f"#{ticket.number} Broken zipper" in body
+
+
+def test_rep_opens_a_phone_ticket_for_a_new_caller(workspace, rep_client):
+    response = rep_client.post(
+        url(workspace, "new/"),
+        {
+            "email": "Caller@Phone.test",
+            "name": "Cal Ler",
+            "subject": "Called about returns",
+            "body": "Wants a label",
+            "channel": "phone",
+            "priority": "high",
+            "category": "Returns & refunds",
+        },
+    )
+
+    with scope(workspace=workspace):
+        ticket = Ticket.objects.get()
+        assert (ticket.channel, ticket.priority, ticket.requester_email) == ("phone", "high", "caller@phone.test")
+        assert ticket.customer.email == "caller@phone.test"
+    assert response.status_code == 302 and response["Location"].endswith(f"/tickets/{ticket.pk}/")
+
+
+def test_new_ticket_form_names_bad_fields(workspace, rep_client):
+    response = rep_client.post(url(workspace, "new/"), {"email": "nope", "subject": "", "body": "x"})
+
+    assert response.status_code == 200
+    assert "Enter a valid email address." in response.content.decode()
+    with scope(workspace=workspace):
+        assert Ticket.objects.count() == 0
