@@ -237,6 +237,35 @@ def flow_install_preset(*, workspace: Workspace, key: str, activate: bool = Fals
     return flow
 
 
+def flow_step_update(
+    *,
+    workspace: Workspace,
+    step: FlowStep,
+    wait_hours: int | None = None,
+    template_id: int | None = None,
+    tag: str | None = None,
+) -> FlowStep:
+    """Change what one step does: how long a wait lasts, which email a send step sends, which tag."""
+    fields: dict[str, object] = {}
+    if wait_hours is not None and step.kind == FlowStep.Kind.WAIT:
+        if not 0 < wait_hours <= 24 * 365:
+            raise DomainError("A wait lasts between 1 hour and a year.", field="wait_hours")
+        fields["wait_hours"] = wait_hours
+    if template_id is not None and step.kind == FlowStep.Kind.SEND_EMAIL:
+        if not EmailTemplate.objects.filter(workspace=workspace, pk=template_id).exists():
+            raise DomainError("Choose one of your email templates.", field="template")
+        fields["template_id"] = template_id
+    if tag is not None and step.kind in (FlowStep.Kind.ADD_TAG, FlowStep.Kind.REMOVE_TAG):
+        if not tag.strip():
+            raise DomainError("A tag needs a name.", field="tag")
+        fields["tag"] = tag.strip()[:64]
+    if fields:
+        FlowStep.objects.filter(workspace=workspace, pk=step.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(step, name, value)
+    return step
+
+
 def flow_set_active(*, workspace: Workspace, flow: Flow, is_active: bool) -> None:
     fields: dict[str, object] = {"is_active": is_active}
     if is_active and not flow.is_active and flow.trigger == Flow.Trigger.EVENT:

@@ -48,6 +48,10 @@ def flow_get(*, workspace: Workspace, flow_id: int) -> Flow:
     return get_object_or_404(Flow.objects.filter(workspace=workspace), pk=flow_id)
 
 
+def flow_step_get(*, workspace: Workspace, flow: Flow, step_id: int) -> FlowStep:
+    return get_object_or_404(FlowStep.objects.filter(workspace=workspace, flow=flow), pk=step_id)
+
+
 def flow_steps(*, workspace: Workspace, flow: Flow) -> list[FlowStep]:
     return list(FlowStep.objects.filter(workspace=workspace, flow=flow).select_related("template").order_by("position"))
 

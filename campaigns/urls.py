@@ -23,6 +23,7 @@ urlpatterns = [
     path("flows/install/", views.flow_install, name="flow_install"),
     path("flows/<int:flow_id>/", views.flow_detail, name="flow_detail"),
     path("flows/<int:flow_id>/toggle/", views.flow_toggle, name="flow_toggle"),
+    path("flows/<int:flow_id>/steps/<int:step_id>/", views.flow_step_edit, name="flow_step_edit"),
     path("settings/", views.sending_settings, name="settings"),
     path("settings/suppressions/<int:suppression_id>/remove/", views.suppression_remove, name="suppression_remove"),
 ]

@@ -340,9 +340,36 @@ def flow_detail(request: HttpRequest, workspace_slug: str, flow_id: int) -> Http
             "rows": rows,
             "entering": counts.get(0, 0),
             "report": selectors.flow_report(workspace=workspace, flow=flow),
+            "templates": selectors.template_list(workspace=workspace),
             "tab": "flows",
         },
     )
+
+
+@require_POST
+@requires(Capability.MANAGE_CAMPAIGNS)
+def flow_step_edit(request: HttpRequest, workspace_slug: str, flow_id: int, step_id: int) -> HttpResponse:
+    workspace = request.workspace
+    flow = selectors.flow_get(workspace=workspace, flow_id=flow_id)
+    step = selectors.flow_step_get(workspace=workspace, flow=flow, step_id=step_id)
+
+    def number(name: str) -> int | None:
+        value = request.POST.get(name, "").strip()
+        return int(value) if value.isdigit() else None
+
+    try:
+        flow_services.flow_step_update(
+            workspace=workspace,
+            step=step,
+            wait_hours=number("wait_hours"),
+            template_id=number("template"),
+            tag=request.POST.get("tag"),
+        )
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Step {step.position + 1} updated.")
+    return redirect(ws_reverse(request, "campaigns:flow_detail", flow_id=flow.pk))
 
 
 @require_POST

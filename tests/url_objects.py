@@ -35,6 +35,7 @@ URL_OBJECTS: dict[str, Callable[[Workspace], Any]] = {
     "template_id": lambda ws: campaign_factories.EmailTemplateFactory(workspace=ws).pk,
     "flow_id": lambda ws: campaign_factories.FlowFactory(workspace=ws).pk,
     "suppression_id": lambda ws: campaign_factories.SuppressionFactory(workspace=ws).pk,
+    "step_id": lambda ws: campaign_factories.FlowStepFactory(flow__workspace=ws).pk,
     "segment_id": lambda ws: segment_factories.SegmentFactory(workspace=ws).pk,
     "connection_id": lambda ws: integration_factories.StoreConnectionFactory(workspace=ws).pk,
     "run_id": lambda ws: integration_factories.SyncRunFactory(connection__workspace=ws).pk,

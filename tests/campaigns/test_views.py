@@ -202,3 +202,24 @@ def test_schedule_reads_the_time_in_the_workspace_timezone(owner_client, workspa
         campaign.refresh_from_db()
     assert campaign.status == "scheduled"
     assert campaign.scheduled_at == dt.datetime(2030, 1, 2, 14, 30, tzinfo=dt.UTC)
+
+
+def test_marketer_changes_a_wait_and_the_email_of_a_flow_step(owner_client, workspace):
+    from campaigns.flows import flow_install_preset
+
+    with scope(workspace=workspace):
+        flow = flow_install_preset(workspace=workspace, key="abandoned_checkout")
+        wait, send = flow.steps.order_by("position")[:2]
+    other = EmailTemplateFactory(workspace=workspace, name="Cart v2")
+
+    owner_client.post(url("flow_step_edit", flow_id=flow.pk, step_id=wait.pk), {"wait_hours": "2"})
+    owner_client.post(url("flow_step_edit", flow_id=flow.pk, step_id=send.pk), {"template": str(other.pk)})
+    refused = owner_client.post(
+        url("flow_step_edit", flow_id=flow.pk, step_id=wait.pk), {"wait_hours": "0"}, follow=True
+    )
+
+    with scope(workspace=workspace):
+        wait.refresh_from_db()
+        send.refresh_from_db()
+    assert (wait.wait_hours, send.template_id) == (2, other.pk)
+    assert "A wait lasts between 1 hour and a year." in refused.content.decode()
