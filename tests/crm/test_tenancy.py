@@ -23,7 +23,7 @@ def test_walker_catches_a_view_that_forgets_its_scope(workspace, other_workspace
     )
 
     assert missing == []
-    assert {(leak.method, leak.reason) for leak in leaks if "leaky" in leak.route} == {
+    assert {(leak.method, leak.reason) for leak in leaks} == {
         ("GET", "answered instead of 404"),
         ("POST", "answered instead of 404"),
         ("POST", "changed the other workspace's data"),
