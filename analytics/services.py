@@ -8,6 +8,7 @@ source rows and overwrites them, so it can be called as often as wanted, concurr
 import datetime as dt
 import logging
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 from django.db import transaction
@@ -158,7 +159,7 @@ def _refresh_days(*, workspace: Workspace, start: dt.date, end: dt.date) -> None
     tz = workspace.tzinfo
     lower, upper = local_bounds(workspace, start, end)
     not_cancelled = ~Q(status=OrderStatus.CANCELLED)
-    rows = {day: {"date": day} for day in _days(start, end)}
+    rows: dict[dt.date, dict[str, Any]] = {day: {"date": day} for day in _days(start, end)}
 
     orders = (
         Order.objects.filter(workspace=workspace, placed_at__gte=lower, placed_at__lt=upper)
@@ -171,12 +172,12 @@ def _refresh_days(*, workspace: Workspace, start: dt.date, end: dt.date) -> None
             guest_orders=Count("id", filter=not_cancelled & Q(customer__isnull=True)),
         )
     )
-    for row in orders:
-        rows[row["day"]].update(
-            revenue=row["revenue"] or ZERO,
-            orders=row["orders"],
-            discount_total=row["discount_total"] or ZERO,
-            guest_orders=row["guest_orders"],
+    for order_row in orders:
+        rows[order_row["day"]].update(
+            revenue=order_row["revenue"] or ZERO,
+            orders=order_row["orders"],
+            discount_total=order_row["discount_total"] or ZERO,
+            guest_orders=order_row["guest_orders"],
         )
     for day, hour, count in _hourly(
         Order.objects.filter(workspace=workspace, placed_at__gte=lower, placed_at__lt=upper).filter(not_cancelled),
@@ -195,8 +196,8 @@ def _refresh_days(*, workspace: Workspace, start: dt.date, end: dt.date) -> None
             carts_recovered=Count("id", filter=Q(status=CartStatus.RECOVERED)),
         )
     )
-    for row in carts:
-        rows[row.pop("day")].update(row)
+    for cart_row in carts:
+        rows[cart_row["day"]].update({key: value for key, value in cart_row.items() if key != "day"})
 
     for field, score_field, extra in (
         (
@@ -214,8 +215,8 @@ def _refresh_days(*, workspace: Workspace, start: dt.date, end: dt.date) -> None
             .values("day")
             .annotate(**{responses: Count("id")}, **{name: Count("id", filter=cond) for name, cond in extra.items()})
         )
-        for row in survey:
-            rows[row.pop("day")].update(row)
+        for survey_row in survey:
+            rows[survey_row["day"]].update({key: value for key, value in survey_row.items() if key != "day"})
 
     storefront = Event.objects.filter(workspace=workspace, type__in=STOREFRONT_TYPES)
     for day, hour, count in _hourly(
@@ -241,12 +242,12 @@ def _refresh_days(*, workspace: Workspace, start: dt.date, end: dt.date) -> None
     # statement, then write only the days that have something.
     DailyMetrics.objects.filter(workspace=workspace, date__gte=start, date__lte=end).update(**_SUM_ZEROS)
     objects = []
-    for row in rows.values():
-        if len(row) == 1:
+    for values in rows.values():
+        if len(values) == 1:
             continue
-        row.setdefault("events_by_hour", [0] * 24)
-        row.setdefault("orders_by_hour", [0] * 24)
-        objects.append(DailyMetrics(workspace=workspace, **row))
+        values.setdefault("events_by_hour", [0] * 24)
+        values.setdefault("orders_by_hour", [0] * 24)
+        objects.append(DailyMetrics(workspace=workspace, **values))
     DailyMetrics.objects.bulk_create(
         objects, update_conflicts=True, unique_fields=["workspace", "date"], update_fields=sorted(_SUM_FIELDS)
     )
@@ -278,7 +279,7 @@ _SUM_FIELDS = {
 }
 
 
-_SUM_ZEROS = {
+_SUM_ZEROS: dict[str, Any] = {
     name: ([] if name.endswith("_by_hour") else ZERO if name in ("revenue", "discount_total") else 0)
     for name in _SUM_FIELDS
 }
@@ -325,7 +326,7 @@ def _refresh_products(*, workspace: Workspace, start: dt.date, end: dt.date, low
                 revenue=row["revenue"] or ZERO,
             )
         )
-    for row in (
+    for title_row in (
         lines.filter(product__isnull=True)
         .values("day", "title")
         .annotate(
@@ -338,13 +339,13 @@ def _refresh_products(*, workspace: Workspace, start: dt.date, end: dt.date, low
         objects.append(
             ProductDailyMetrics(
                 workspace=workspace,
-                date=row["day"],
-                product_key=f"t:{row['title']}"[:300],
-                title=row["title"] or "",
-                category=row["category"] or "",
-                orders=row["orders"],
-                units=row["units"] or 0,
-                revenue=row["revenue"] or ZERO,
+                date=title_row["day"],
+                product_key=f"t:{title_row['title']}"[:300],
+                title=title_row["title"] or "",
+                category=title_row["category"] or "",
+                orders=title_row["orders"],
+                units=title_row["units"] or 0,
+                revenue=title_row["revenue"] or ZERO,
             )
         )
     ProductDailyMetrics.objects.filter(workspace=workspace, date__gte=start, date__lte=end).delete()
@@ -415,12 +416,13 @@ def _refresh_customer_days(*, workspace: Workspace, start: dt.date, end: dt.date
     DailyMetrics.objects.filter(workspace=workspace, date__gte=start, date__lte=spell_end).update(
         customers_activated=0, customers_lapsed=0
     )
-    inside, after = [], []
+    inside: list[DailyMetrics] = []
+    after: list[DailyMetrics] = []
     for day in sorted(set(per_day.index) | set(lapses.index)):
         if not start <= day <= spell_end:
             continue
         values = per_day.loc[day] if day in per_day.index else None
-        row = {
+        row: dict[str, Any] = {
             "customers_activated": int(values["customers_activated"]) if values is not None else 0,
             "customers_lapsed": int(lapses.get(day, 0)),
         }
