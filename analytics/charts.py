@@ -201,11 +201,11 @@ def engagement_figure(table: pd.DataFrame) -> go.Figure:
     return figure
 
 
-def rfm_figure(table: pd.DataFrame, *, currency: str) -> go.Figure:
+def rfm_figure(table: pd.DataFrame, *, currency: str, key: str = "rfm_group") -> go.Figure:
     figure = go.Figure()
-    figure.add_bar(x=table["rfm_group"], y=table["revenue"], name=f"Revenue ({currency})", marker_color=PALETTE[0])
+    figure.add_bar(x=table[key], y=table["revenue"], name=f"Revenue ({currency})", marker_color=PALETTE[0])
     figure.add_scatter(
-        x=table["rfm_group"],
+        x=table[key],
         y=table["conversion"] * 100,
         name="% who ordered",
         yaxis="y2",
@@ -349,6 +349,11 @@ def rfm_table(workspace: Workspace, date_range: DateRange, grain: str) -> pd.Dat
     return table.round({"revenue": 2, "conversion": 4})
 
 
+def segments_table(workspace: Workspace, date_range: DateRange, grain: str) -> pd.DataFrame:
+    table = selectors.segment_figures(workspace=workspace, date_range=date_range)
+    return table.round({"revenue": 2, "conversion": 4})
+
+
 @dataclass(frozen=True, kw_only=True)
 class Chart:
     name: str
@@ -460,6 +465,16 @@ CHARTS: dict[str, Chart] = {
             figure=rfm_figure,
             help="Revenue in the period per RFM group, and the share of the group who ordered.",
             empty="RFM groups appear after the nightly scoring (Segments) has run.",
+        ),
+        Chart(
+            name="segments",
+            wide=True,
+            title="Conversion and revenue by segment",
+            table=segments_table,
+            needs_currency=True,
+            figure=lambda table, currency: rfm_figure(table, currency=currency, key="segment"),
+            help="Revenue in the period from each segment's members, and the share of members who ordered.",
+            empty="Create segments under Segments to compare them here.",
         ),
     ]
 }

@@ -369,6 +369,34 @@ def rfm_group_figures(*, workspace: Workspace, date_range: DateRange) -> pd.Data
     return frame
 
 
+def segment_figures(*, workspace: Workspace, date_range: DateRange, limit: int = 15) -> pd.DataFrame:
+    """Per segment (the largest by revenue in the range): members, members who ordered in the range, revenue."""
+    from analytics.services import local_bounds
+    from segments.models import SegmentMembership
+
+    lower, upper = local_bounds(workspace, date_range.start, date_range.end)
+    in_range = Q(customer__orders__placed_at__gte=lower, customer__orders__placed_at__lt=upper) & ~Q(
+        customer__orders__status="cancelled"
+    )
+    rows = (
+        SegmentMembership.objects.filter(workspace=workspace)
+        .values("segment__name")
+        .annotate(
+            customers=Count("customer_id", distinct=True),
+            ordered=Count("customer_id", filter=in_range, distinct=True),
+            revenue=Sum("customer__orders__net_total", filter=in_range, default=Decimal("0")),
+        )
+        .order_by("-revenue", "segment__name")[:limit]
+    )
+    frame = pd.DataFrame.from_records(rows, columns=["segment__name", "customers", "ordered", "revenue"])
+    frame = frame.rename(columns={"segment__name": "segment"})
+    if frame.empty:
+        return frame.assign(conversion=[])
+    frame["revenue"] = frame["revenue"].astype(float)
+    frame["conversion"] = frame["ordered"] / frame["customers"]
+    return frame
+
+
 def model_fit(*, workspace: Workspace) -> ModelFit | None:
     return ModelFit.objects.filter(workspace=workspace).first()
 

@@ -206,3 +206,19 @@ def test_cannot_access_other_workspace_figures(workspace, other_workspace, owner
     assert foreign.status_code == 404
     assert outsider.get(f"/w/{workspace.slug}/").status_code == 404
     assert outsider.get(f"/w/{workspace.slug}/analytics/reports/").status_code == 404
+
+
+def test_segments_chart_table(workspace, owner_client, store):
+    from segments.services import segment_create, starter_definitions
+
+    with scope(workspace=workspace):
+        repeat = next(d for d in starter_definitions(workspace=workspace) if d["key"] == "repeat_buyers")
+        segment_create(workspace=workspace, name=repeat["name"], rules=repeat["rules"])
+
+    response = owner_client.get(f"/w/{workspace.slug}/analytics/charts/segments.csv?{MARCH}")
+
+    # Repeat buyers (2+ orders): A, B and C; all three ordered in March: A 50+30, B 80+40, C 20.
+    assert response.content.decode().splitlines() == [
+        "segment,customers,ordered,revenue,conversion",
+        "Repeat buyers,3,3,220.0,1.0",
+    ]

@@ -29,6 +29,23 @@ def browser():
         browser.close()
 
 
+def _ensure_segments() -> None:
+    """The segment chart needs segments; seed_demo leaves that to the segments app, which may add none."""
+    from django_scopes import scope
+
+    from crm.models import Workspace
+    from segments.models import Segment
+    from segments.services import segment_create, starter_definitions
+
+    workspace = Workspace.objects.get(slug="demo")
+    with scope(workspace=workspace):
+        if Segment.objects.exists():
+            return
+        for definition in starter_definitions(workspace=workspace):
+            if definition["key"] in ("repeat_buyers", "first_time_buyers", "vips"):
+                segment_create(workspace=workspace, name=definition["name"], rules=definition["rules"])
+
+
 def _sign_in(page, live_server):
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", "demo@example.com")
@@ -41,6 +58,7 @@ def test_dashboard_renders_every_chart_from_seed_data(transactional_db, live_ser
     from analytics.charts import CHARTS
 
     call_command("seed_demo", customers=400, orders=1600, seed=5)
+    _ensure_segments()
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
