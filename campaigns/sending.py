@@ -25,7 +25,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection as db_connection
-from django.db.models import Max, Q, Sum
+from django.db.models import Max, Sum
 from django.utils import timezone
 
 from campaigns.models import Campaign, EmailTemplate, FlowRun, FlowStep, Message, SendingPolicy, Suppression
@@ -327,8 +327,12 @@ def messages_requeue_stale(
 
 
 def due_messages(*, workspace: Workspace, now: dt.datetime, campaign_id: int | None = None):
-    queryset = Message.objects.filter(workspace=workspace, status=Message.Status.QUEUED, send_after__lte=now).filter(
-        Q(campaign__isnull=True) | Q(campaign__status=Campaign.Status.SENDING)
+    """Queued rows whose time has come, except those of campaigns not sending (paused). Written as NOT IN over
+    the small campaigns table, not as an OR over a join, so PostgreSQL walks the (workspace, status, send_after)
+    index in order and stops at the batch size instead of sorting every queued row for every batch."""
+    not_sending = Campaign.objects.filter(workspace=workspace).exclude(status=Campaign.Status.SENDING).values("id")
+    queryset = Message.objects.filter(workspace=workspace, status=Message.Status.QUEUED, send_after__lte=now).exclude(
+        campaign_id__in=not_sending
     )
     if campaign_id is not None:
         queryset = queryset.filter(campaign_id=campaign_id)
@@ -374,7 +378,7 @@ def _send_loop(
             clock = now or timezone.now()
             ids = list(
                 due_messages(workspace=workspace, now=clock, campaign_id=campaign_id)
-                .order_by("send_after", "id")
+                .order_by("send_after")
                 .values_list("id", flat=True)[:batch_size]
             )
             if not ids:
@@ -389,7 +393,7 @@ def _send_loop(
             if not opened:
                 connection.open()
                 opened = True
-            total += _send_claimed(workspace=workspace, claim_token=token, now=clock, connection=connection)
+            total += _send_claimed(workspace=workspace, ids=ids, claim_token=token, now=clock, connection=connection)
     finally:
         if opened:
             connection.close()
@@ -413,13 +417,15 @@ def campaign_finish_if_done(*, workspace: Workspace, campaign_id: int, now: dt.d
     )
 
 
-def _send_claimed(*, workspace: Workspace, claim_token: str, now: dt.datetime, connection) -> SendResult:
+def _send_claimed(
+    *, workspace: Workspace, ids: list[int], claim_token: str, now: dt.datetime, connection
+) -> SendResult:
     from customers.records import EventRecord
     from customers.services import events_bulk_record  # customers sits below campaigns; imported late for clarity
 
     policy = sending_policy(workspace=workspace)
     messages = list(
-        Message.objects.filter(workspace=workspace, claim_token=claim_token, status=Message.Status.SENDING)
+        Message.objects.filter(workspace=workspace, id__in=ids, claim_token=claim_token, status=Message.Status.SENDING)
         .select_related(
             "campaign", "campaign__template", "flow_step", "flow_step__template", "flow_step__flow", "flow_run"
         )
@@ -541,7 +547,7 @@ def _send_claimed(*, workspace: Workspace, claim_token: str, now: dt.datetime, c
             except TRANSIENT_ERRORS:
                 # The server went away: this and the rest of the batch go back to the queue for the next run.
                 Message.objects.filter(
-                    workspace=workspace, claim_token=claim_token, status=Message.Status.SENDING
+                    workspace=workspace, id__in=ids, claim_token=claim_token, status=Message.Status.SENDING
                 ).update(status=Message.Status.QUEUED, claim_token="")
                 raise
             except Exception as error:  # noqa: BLE001 - a rejected recipient must not stop the batch
