@@ -15,7 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from bench.common import median_ms, row, throwaway_workspace
-from bench.segments_rfm import _days_ago_sql, _random, analyze, fill_customers, fill_orders, insert_series
+from bench.segments_rfm import _days_ago_sql, _random, _whole, analyze, fill_customers, fill_orders, insert_series
 
 FULL_CUSTOMERS = 1_000_000
 GROUPS = ["Champions", "Loyal", "Active", "New", "Promising", "Needs attention", "At risk", "Previously loyal",
@@ -57,7 +57,7 @@ def _fill(workspace, customers: int) -> None:
         customers,
         {
             "workspace_id": "%s",
-            "customer_id": f"(%s + CAST(%s * {r} AS INTEGER))",
+            "customer_id": f"(%s + {_whole(f'%s * {r}')})",
             "type": "'email_opened'",
             "occurred_at": _days_ago_sql(200),
             "source": "'crm'",

@@ -71,6 +71,13 @@ def insert_series(model, count: int, expressions: dict[str, str], params: dict[s
         cursor.execute(sql, values)
 
 
+def _whole(expression: str) -> str:
+    """Round down to an integer (PostgreSQL's CAST rounds half up, which could step past the last id)."""
+    if connection.vendor == "postgresql":
+        return f"CAST(floor({expression}) AS BIGINT)"
+    return f"CAST({expression} AS INTEGER)"  # SQLite's CAST truncates
+
+
 def _days_ago_sql(max_days: int) -> str:
     if connection.vendor == "postgresql":
         return f"(%s::timestamptz - {_random()} * interval '{max_days} days')"
@@ -117,7 +124,7 @@ def fill_orders(
         "workspace_id": "%s",
         "source": "'demo'",
         "external_id": f"'{prefix}' || g",
-        "customer_id": f"(%s + CAST(%s * {r} * {r} AS INTEGER))",
+        "customer_id": f"(%s + {_whole(f'%s * {r} * {r}')})",
         "status": "'closed'",
         "placed_at": _days_ago_sql(max_days),
         "total": amount,
