@@ -295,15 +295,30 @@ def orders_bulk_upsert(
     *, workspace: Workspace, records: Iterable[OrderRecord], refresh_stats: bool = True
 ) -> UpsertResult:
     result = UpsertResult()
-    for batch in _batched(records):
-        result += _orders_upsert_batch(workspace=workspace, records=_latest_per_key(batch), refresh_stats=refresh_stats)
+    touched: set[int] = set()  # customers whose orders changed; their stats are refreshed once, at the end
+    for number, batch in enumerate(_batched(records)):
+        if number in (1, 4) or (number and number % 16 == 0):
+            _analyze_after_bulk_load()
+        result += _orders_upsert_batch(workspace=workspace, records=_latest_per_key(batch), touched=touched)
+    if refresh_stats and touched:
+        customer_stats_refresh(workspace=workspace, customer_ids=sorted(touched))
     return result
 
 
+def _analyze_after_bulk_load() -> None:
+    """Refresh PostgreSQL's planner statistics during a long load. Planned on the statistics of the (nearly empty)
+    tables it started with, a lookup by key may pick a whole-workspace index and slow every batch down."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for table in ("customers_order", "customers_orderline", "customers_event", "customers_customer"):
+            cursor.execute(f"ANALYZE {table}")
+
+
 @transaction.atomic
-def _orders_upsert_batch(*, workspace: Workspace, records: list[OrderRecord], refresh_stats: bool) -> UpsertResult:
+def _orders_upsert_batch(*, workspace: Workspace, records: list[OrderRecord], touched: set[int]) -> UpsertResult:
     if connection.vendor == "postgresql":
-        return _orders_upsert_batch_postgres(workspace=workspace, records=records, refresh_stats=refresh_stats)
+        return _orders_upsert_batch_postgres(workspace=workspace, records=records, touched=touched)
     fresh, existing, stale = _split_fresh(
         Order, workspace=workspace, records=records, fields=["customer_id", "status", "refunded_total"]
     )
@@ -369,8 +384,7 @@ def _orders_upsert_batch(*, workspace: Workspace, records: list[OrderRecord], re
     affected_customers = {customer_id for _, customer_id in order_ids.values() if customer_id}
     affected_customers |= {row["customer_id"] for row in existing.values() if row.get("customer_id")}
     _mark_carts_converted(workspace=workspace, customer_ids=affected_customers)
-    if refresh_stats:
-        customer_stats_refresh(workspace=workspace, customer_ids=affected_customers)
+    touched |= affected_customers
     created = sum(1 for r in fresh if (r.source, r.external_id) not in existing)
     return UpsertResult(created=created, updated=len(fresh) - created, skipped_stale=stale)
 
@@ -387,7 +401,7 @@ EVENT_COLUMNS = ["workspace_id", "customer_id", "anonymous_id", "type", "occurre
                  "external_id", "created_at"]
 
 
-def _orders_upsert_batch_postgres(*, workspace: Workspace, records: list[OrderRecord], refresh_stats: bool) -> UpsertResult:
+def _orders_upsert_batch_postgres(*, workspace: Workspace, records: list[OrderRecord], touched: set[int]) -> UpsertResult:
     """The same upsert as the portable path, written for throughput: plain tuples instead of model instances,
     array parameters instead of long IN lists, COPY for every insert, order ids from RETURNING."""
     from customers.bulk_postgres import copy_insert, copy_upsert, jsonb
@@ -487,8 +501,7 @@ def _orders_upsert_batch_postgres(*, workspace: Workspace, records: list[OrderRe
 
     affected_customers = {customer_id for _, customer_id in order_ids.values() if customer_id} | previous_customers
     _mark_carts_converted(workspace=workspace, customer_ids=affected_customers)
-    if refresh_stats:
-        customer_stats_refresh(workspace=workspace, customer_ids=affected_customers)
+    touched |= affected_customers
     return UpsertResult(created=created, updated=len(fresh) - created, skipped_stale=len(records) - len(fresh))
 
 
@@ -690,9 +703,9 @@ def _customer_stats_refresh_portable(*, workspace: Workspace, customer_ids: list
 
 
 def _customer_stats_refresh_postgres(*, workspace: Workspace, customer_ids: list[int] | None) -> int:
-    if customer_ids is not None:
+    if customer_ids is not None and len(customer_ids) <= 20_000:
         return _customer_stats_refresh_postgres_some(workspace=workspace, customer_ids=customer_ids)
-    # A whole-workspace refresh usually follows a bulk load; fresh planner statistics keep it on hash joins.
+    # A large refresh usually follows a bulk load; fresh planner statistics keep it on hash joins.
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE customers_order")
         cursor.execute("ANALYZE customers_orderline")
