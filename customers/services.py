@@ -39,8 +39,18 @@ from customers.records import CartRecord, CustomerRecord, EventRecord, OrderReco
 BATCH_SIZE = 2000
 
 CUSTOMER_PROFILE_FIELDS = [
-    "email", "phone", "first_name", "last_name", "birth_date", "gender", "address_line", "city", "region",
-    "country", "postcode", "language",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "gender",
+    "address_line",
+    "city",
+    "region",
+    "country",
+    "postcode",
+    "language",
 ]
 EMAIL_CONSENT_FIELDS = ["email_consent", "email_consent_at", "email_consent_source", "email_consent_version"]
 SMS_CONSENT_FIELDS = ["sms_consent", "sms_consent_at", "sms_consent_source", "sms_consent_version"]
@@ -193,16 +203,22 @@ def customer_upsert(*, workspace: Workspace, record: CustomerRecord) -> Customer
 
 def _customer_ids_for(workspace: Workspace, source: str, external_ids: set[str], emails: set[str]) -> tuple[dict, dict]:
     # A customer merged into another one is found by its old external id, but what it resolves to is the survivor.
-    by_external = {
-        external_id: merged_into_id or customer_id
-        for external_id, customer_id, merged_into_id in Customer.objects.filter(
-            workspace=workspace, source=source, external_id__in=external_ids
-        ).values_list("external_id", "id", "merged_into_id")
-    } if external_ids else {}
+    by_external = (
+        {
+            external_id: merged_into_id or customer_id
+            for external_id, customer_id, merged_into_id in Customer.objects.filter(
+                workspace=workspace, source=source, external_id__in=external_ids
+            ).values_list("external_id", "id", "merged_into_id")
+        }
+        if external_ids
+        else {}
+    )
     by_email: dict[str, int] = {}
     if emails:
         for email, customer_id in (
-            Customer.objects.filter(workspace=workspace, email__in=emails, merged_into__isnull=True, erased_at__isnull=True)
+            Customer.objects.filter(
+                workspace=workspace, email__in=emails, merged_into__isnull=True, erased_at__isnull=True
+            )
             .order_by("id")
             .values_list("email", "id")
         ):
@@ -220,7 +236,9 @@ def _resolve_customers(workspace: Workspace, source: str, records: Sequence[Any]
     for r in records:
         email = (r.email or "").strip().lower()
         if r.customer_external_id and r.customer_external_id not in by_external:
-            missing[r.customer_external_id] = CustomerRecord(source=source, external_id=r.customer_external_id, email=email)
+            missing[r.customer_external_id] = CustomerRecord(
+                source=source, external_id=r.customer_external_id, email=email
+            )
         elif not r.customer_external_id and email and email not in by_email:
             missing[f"email:{email}"] = CustomerRecord(source=source, external_id=f"email:{email}", email=email)
     if missing:
@@ -240,7 +258,17 @@ def _resolve_customers(workspace: Workspace, source: str, records: Sequence[Any]
 
 # --- products ----------------------------------------------------------------------------------------------------
 
-PRODUCT_FIELDS = ["title", "sku", "category", "vendor", "price", "inventory_quantity", "is_in_stock", "image_url", "url"]
+PRODUCT_FIELDS = [
+    "title",
+    "sku",
+    "category",
+    "vendor",
+    "price",
+    "inventory_quantity",
+    "is_in_stock",
+    "image_url",
+    "url",
+]
 
 
 def products_bulk_upsert(*, workspace: Workspace, records: Iterable[ProductRecord]) -> UpsertResult:
@@ -278,13 +306,32 @@ def _products_upsert_batch(*, workspace: Workspace, records: list[ProductRecord]
 # --- orders ------------------------------------------------------------------------------------------------------
 
 ORDER_FIELDS = [
-    "customer_id", "number", "email", "status", "financial_status", "fulfillment_status", "currency", "subtotal",
-    "discount_total", "discount_codes", "shipping_total", "tax_total", "total", "refunded_total", "net_total",
-    "placed_at", "cancelled_at", "refunded_at", "source_updated_at", "updated_at",
+    "customer_id",
+    "number",
+    "email",
+    "status",
+    "financial_status",
+    "fulfillment_status",
+    "currency",
+    "subtotal",
+    "discount_total",
+    "discount_codes",
+    "shipping_total",
+    "tax_total",
+    "total",
+    "refunded_total",
+    "net_total",
+    "placed_at",
+    "cancelled_at",
+    "refunded_at",
+    "source_updated_at",
+    "updated_at",
 ]
 
 
-def order_net_total(*, status: str, total: Decimal, refunded_total: Decimal, cancelled_at: dt.datetime | None) -> Decimal:
+def order_net_total(
+    *, status: str, total: Decimal, refunded_total: Decimal, cancelled_at: dt.datetime | None
+) -> Decimal:
     """Revenue an order counts for: nothing once cancelled, else what was paid minus what was refunded."""
     if status == OrderStatus.CANCELLED or cancelled_at is not None:
         return Decimal("0")
@@ -390,18 +437,60 @@ def _orders_upsert_batch(*, workspace: Workspace, records: list[OrderRecord], to
 
 
 ORDER_COLUMNS = [
-    "workspace_id", "source", "external_id", "customer_id", "number", "email", "status", "financial_status",
-    "fulfillment_status", "currency", "subtotal", "discount_total", "discount_codes", "shipping_total", "tax_total",
-    "total", "refunded_total", "net_total", "placed_at", "cancelled_at", "refunded_at", "source_updated_at",
-    "created_at", "updated_at",
+    "workspace_id",
+    "source",
+    "external_id",
+    "customer_id",
+    "number",
+    "email",
+    "status",
+    "financial_status",
+    "fulfillment_status",
+    "currency",
+    "subtotal",
+    "discount_total",
+    "discount_codes",
+    "shipping_total",
+    "tax_total",
+    "total",
+    "refunded_total",
+    "net_total",
+    "placed_at",
+    "cancelled_at",
+    "refunded_at",
+    "source_updated_at",
+    "created_at",
+    "updated_at",
 ]
-LINE_COLUMNS = ["workspace_id", "order_id", "product_id", "external_id", "title", "sku", "category", "quantity",
-                "unit_price", "discount", "total"]
-EVENT_COLUMNS = ["workspace_id", "customer_id", "anonymous_id", "type", "occurred_at", "properties", "source",
-                 "external_id", "created_at"]
+LINE_COLUMNS = [
+    "workspace_id",
+    "order_id",
+    "product_id",
+    "external_id",
+    "title",
+    "sku",
+    "category",
+    "quantity",
+    "unit_price",
+    "discount",
+    "total",
+]
+EVENT_COLUMNS = [
+    "workspace_id",
+    "customer_id",
+    "anonymous_id",
+    "type",
+    "occurred_at",
+    "properties",
+    "source",
+    "external_id",
+    "created_at",
+]
 
 
-def _orders_upsert_batch_postgres(*, workspace: Workspace, records: list[OrderRecord], touched: set[int]) -> UpsertResult:
+def _orders_upsert_batch_postgres(
+    *, workspace: Workspace, records: list[OrderRecord], touched: set[int]
+) -> UpsertResult:
     """The same upsert as the portable path, written for throughput: plain tuples instead of model instances,
     array parameters instead of long IN lists, COPY for every insert, order ids from RETURNING."""
     from customers.bulk_postgres import copy_insert, copy_upsert, jsonb
@@ -440,14 +529,36 @@ def _orders_upsert_batch_postgres(*, workspace: Workspace, records: list[OrderRe
         customer_ids = _resolve_customers(workspace, source, source_records)
         for index, r in enumerate(source_records):
             status = OrderStatus.CANCELLED if r.cancelled_at else r.status
-            rows.append([
-                ws, r.source, r.external_id, customer_ids[index], r.number, (r.email or "").strip().lower(), status,
-                r.financial_status, r.fulfillment_status, r.currency, r.subtotal, r.discount_total,
-                jsonb([code.strip().upper() for code in r.discount_codes if code.strip()]), r.shipping_total,
-                r.tax_total, r.total, r.refunded_total,
-                order_net_total(status=status, total=r.total, refunded_total=r.refunded_total, cancelled_at=r.cancelled_at),
-                r.placed_at, r.cancelled_at, r.refunded_at, r.updated_at, now, now,
-            ])
+            rows.append(
+                [
+                    ws,
+                    r.source,
+                    r.external_id,
+                    customer_ids[index],
+                    r.number,
+                    (r.email or "").strip().lower(),
+                    status,
+                    r.financial_status,
+                    r.fulfillment_status,
+                    r.currency,
+                    r.subtotal,
+                    r.discount_total,
+                    jsonb([code.strip().upper() for code in r.discount_codes if code.strip()]),
+                    r.shipping_total,
+                    r.tax_total,
+                    r.total,
+                    r.refunded_total,
+                    order_net_total(
+                        status=status, total=r.total, refunded_total=r.refunded_total, cancelled_at=r.cancelled_at
+                    ),
+                    r.placed_at,
+                    r.cancelled_at,
+                    r.refunded_at,
+                    r.updated_at,
+                    now,
+                    now,
+                ]
+            )
     returned = copy_upsert(
         table="customers_order",
         columns=ORDER_COLUMNS,
@@ -456,14 +567,23 @@ def _orders_upsert_batch_postgres(*, workspace: Workspace, records: list[OrderRe
         update_columns=[c for c in ORDER_COLUMNS if c not in {"workspace_id", "source", "external_id", "created_at"}],
         returning=["id", "source", "external_id", "customer_id"],
     )
-    order_ids = {(source, external_id): (order_id, customer_id) for order_id, source, external_id, customer_id in returned}
+    order_ids = {
+        (source, external_id): (order_id, customer_id) for order_id, source, external_id, customer_id in returned
+    }
 
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM customers_orderline WHERE order_id = ANY(%s)", [[v[0] for v in order_ids.values()]])
         products: dict[tuple[str, str], tuple[int, str]] = {}
         for source in {r.source for r in fresh}:
-            wanted = list({line.product_external_id for r in fresh if r.source == source for line in r.lines
-                           if line.product_external_id})
+            wanted = list(
+                {
+                    line.product_external_id
+                    for r in fresh
+                    if r.source == source
+                    for line in r.lines
+                    if line.product_external_id
+                }
+            )
             if wanted:
                 cursor.execute(
                     "SELECT external_id, id, category FROM customers_product "
@@ -479,25 +599,74 @@ def _orders_upsert_batch_postgres(*, workspace: Workspace, records: list[OrderRe
         for line in r.lines:
             product_id, product_category = products.get((r.source, line.product_external_id), (None, ""))
             total = line.total if line.total is not None else line.unit_price * line.quantity - line.discount
-            line_rows.append([ws, order_id, product_id, line.external_id, line.title[:255], line.sku,
-                              line.category or product_category, line.quantity, line.unit_price, line.discount, total])
+            line_rows.append(
+                [
+                    ws,
+                    order_id,
+                    product_id,
+                    line.external_id,
+                    line.title[:255],
+                    line.sku,
+                    line.category or product_category,
+                    line.quantity,
+                    line.unit_price,
+                    line.discount,
+                    total,
+                ]
+            )
         if customer_id is None:
             continue
         base = {"order_id": order_id, "number": r.number, "total": str(r.total), "currency": r.currency}
-        event_rows.append([ws, customer_id, "", EventType.ORDER_PLACED, r.placed_at,
-                           jsonb({**base, "items": sum(line.quantity for line in r.lines),
-                                  "discount_codes": list(r.discount_codes)}),
-                           r.source, f"order_placed:{r.external_id}", now])
+        event_rows.append(
+            [
+                ws,
+                customer_id,
+                "",
+                EventType.ORDER_PLACED,
+                r.placed_at,
+                jsonb(
+                    {**base, "items": sum(line.quantity for line in r.lines), "discount_codes": list(r.discount_codes)}
+                ),
+                r.source,
+                f"order_placed:{r.external_id}",
+                now,
+            ]
+        )
         if r.cancelled_at or r.status == OrderStatus.CANCELLED:
-            event_rows.append([ws, customer_id, "", EventType.ORDER_CANCELLED, r.cancelled_at or r.updated_at or now,
-                               jsonb(base), r.source, f"order_cancelled:{r.external_id}", now])
+            event_rows.append(
+                [
+                    ws,
+                    customer_id,
+                    "",
+                    EventType.ORDER_CANCELLED,
+                    r.cancelled_at or r.updated_at or now,
+                    jsonb(base),
+                    r.source,
+                    f"order_cancelled:{r.external_id}",
+                    now,
+                ]
+            )
         if r.refunded_total and r.refunded_total > 0:
-            event_rows.append([ws, customer_id, "", EventType.ORDER_REFUNDED, r.refunded_at or r.updated_at or now,
-                               jsonb({**base, "refunded": str(r.refunded_total)}), r.source,
-                               f"order_refunded:{r.external_id}:{r.refunded_total}", now])
+            event_rows.append(
+                [
+                    ws,
+                    customer_id,
+                    "",
+                    EventType.ORDER_REFUNDED,
+                    r.refunded_at or r.updated_at or now,
+                    jsonb({**base, "refunded": str(r.refunded_total)}),
+                    r.source,
+                    f"order_refunded:{r.external_id}:{r.refunded_total}",
+                    now,
+                ]
+            )
     copy_insert(table="customers_orderline", columns=LINE_COLUMNS, rows=line_rows)
-    copy_upsert(table="customers_event", columns=EVENT_COLUMNS, rows=event_rows,
-                conflict_columns=["workspace_id", "source", "external_id"])
+    copy_upsert(
+        table="customers_event",
+        columns=EVENT_COLUMNS,
+        rows=event_rows,
+        conflict_columns=["workspace_id", "source", "external_id"],
+    )
 
     affected_customers = {customer_id for _, customer_id in order_ids.values() if customer_id} | previous_customers
     _mark_carts_converted(workspace=workspace, customer_ids=affected_customers)
@@ -512,10 +681,32 @@ def _orders_write_postgres(orders: list[Order]) -> None:
         table="customers_order",
         columns=ORDER_COLUMNS,
         rows=(
-            [o.workspace_id, o.source, o.external_id, o.customer_id, o.number, o.email, o.status, o.financial_status,
-             o.fulfillment_status, o.currency, o.subtotal, o.discount_total, jsonb(o.discount_codes), o.shipping_total,
-             o.tax_total, o.total, o.refunded_total, o.net_total, o.placed_at, o.cancelled_at, o.refunded_at,
-             o.source_updated_at, o.created_at, o.updated_at]
+            [
+                o.workspace_id,
+                o.source,
+                o.external_id,
+                o.customer_id,
+                o.number,
+                o.email,
+                o.status,
+                o.financial_status,
+                o.fulfillment_status,
+                o.currency,
+                o.subtotal,
+                o.discount_total,
+                jsonb(o.discount_codes),
+                o.shipping_total,
+                o.tax_total,
+                o.total,
+                o.refunded_total,
+                o.net_total,
+                o.placed_at,
+                o.cancelled_at,
+                o.refunded_at,
+                o.source_updated_at,
+                o.created_at,
+                o.updated_at,
+            ]
             for o in orders
         ),
         conflict_columns=["workspace_id", "source", "external_id"],
@@ -532,8 +723,22 @@ def _lines_write(lines: list[OrderLine]) -> None:
     copy_insert(
         table="customers_orderline",
         columns=LINE_COLUMNS,
-        rows=([line.workspace_id, line.order_id, line.product_id, line.external_id, line.title, line.sku,
-               line.category, line.quantity, line.unit_price, line.discount, line.total] for line in lines),
+        rows=(
+            [
+                line.workspace_id,
+                line.order_id,
+                line.product_id,
+                line.external_id,
+                line.title,
+                line.sku,
+                line.category,
+                line.quantity,
+                line.unit_price,
+                line.discount,
+                line.total,
+            ]
+            for line in lines
+        ),
     )
 
 
@@ -551,8 +756,20 @@ def _events_write(events: list[Event]) -> None:
     copy_upsert(
         table="customers_event",
         columns=EVENT_COLUMNS,
-        rows=([e.workspace_id, e.customer_id, e.anonymous_id, e.type, e.occurred_at, jsonb(e.properties), e.source,
-               e.external_id, now] for e in events),
+        rows=(
+            [
+                e.workspace_id,
+                e.customer_id,
+                e.anonymous_id,
+                e.type,
+                e.occurred_at,
+                jsonb(e.properties),
+                e.source,
+                e.external_id,
+                now,
+            ]
+            for e in events
+        ),
         conflict_columns=["workspace_id", "source", "external_id"],
     )
 
@@ -560,7 +777,9 @@ def _events_write(events: list[Event]) -> None:
 def _replace_order_lines(*, workspace: Workspace, records: list[OrderRecord], order_ids: dict) -> None:
     ids = [order_ids[(r.source, r.external_id)][0] for r in records]
     OrderLine.objects.filter(workspace=workspace, order_id__in=ids).delete()
-    product_keys = {(r.source, line.product_external_id) for r in records for line in r.lines if line.product_external_id}
+    product_keys = {
+        (r.source, line.product_external_id) for r in records for line in r.lines if line.product_external_id
+    }
     products: dict[tuple[str, str], tuple[int, str]] = {}
     for source in {source for source, _ in product_keys}:
         wanted = [ext for src, ext in product_keys if src == source]
@@ -601,25 +820,39 @@ def _record_order_events(*, workspace: Workspace, records: list[OrderRecord], or
         base = {"order_id": order_id, "number": r.number, "total": str(r.total), "currency": r.currency}
         events.append(
             Event(
-                workspace=workspace, customer_id=customer_id, type=EventType.ORDER_PLACED, occurred_at=r.placed_at,
-                source=r.source, external_id=f"order_placed:{r.external_id}",
-                properties={**base, "items": sum(line.quantity for line in r.lines),
-                            "discount_codes": list(r.discount_codes)},
+                workspace=workspace,
+                customer_id=customer_id,
+                type=EventType.ORDER_PLACED,
+                occurred_at=r.placed_at,
+                source=r.source,
+                external_id=f"order_placed:{r.external_id}",
+                properties={
+                    **base,
+                    "items": sum(line.quantity for line in r.lines),
+                    "discount_codes": list(r.discount_codes),
+                },
             )
         )
         if r.cancelled_at or r.status == OrderStatus.CANCELLED:
             events.append(
                 Event(
-                    workspace=workspace, customer_id=customer_id, type=EventType.ORDER_CANCELLED,
-                    occurred_at=r.cancelled_at or r.updated_at or timezone.now(), source=r.source,
-                    external_id=f"order_cancelled:{r.external_id}", properties=base,
+                    workspace=workspace,
+                    customer_id=customer_id,
+                    type=EventType.ORDER_CANCELLED,
+                    occurred_at=r.cancelled_at or r.updated_at or timezone.now(),
+                    source=r.source,
+                    external_id=f"order_cancelled:{r.external_id}",
+                    properties=base,
                 )
             )
         if r.refunded_total and r.refunded_total > 0:
             events.append(
                 Event(
-                    workspace=workspace, customer_id=customer_id, type=EventType.ORDER_REFUNDED,
-                    occurred_at=r.refunded_at or r.updated_at or timezone.now(), source=r.source,
+                    workspace=workspace,
+                    customer_id=customer_id,
+                    type=EventType.ORDER_REFUNDED,
+                    occurred_at=r.refunded_at or r.updated_at or timezone.now(),
+                    source=r.source,
                     external_id=f"order_refunded:{r.external_id}:{r.refunded_total}",
                     properties={**base, "refunded": str(r.refunded_total)},
                 )
@@ -662,11 +895,15 @@ def customer_stats_refresh(*, workspace: Workspace, customer_ids: Iterable[int] 
 
 
 def _top_categories(workspace: Workspace, customer_ids: list[int] | None) -> dict[int, list[str]]:
-    lines = OrderLine.objects.filter(workspace=workspace).exclude(category="").exclude(order__status=OrderStatus.CANCELLED)
+    lines = (
+        OrderLine.objects.filter(workspace=workspace).exclude(category="").exclude(order__status=OrderStatus.CANCELLED)
+    )
     if customer_ids is not None:
         lines = lines.filter(order__customer_id__in=customer_ids)
     top: dict[int, list[tuple[Decimal, str]]] = defaultdict(list)
-    for customer_id, category, spent in lines.values_list("order__customer_id", "category").annotate(spent=Sum("total")):
+    for customer_id, category, spent in lines.values_list("order__customer_id", "category").annotate(
+        spent=Sum("total")
+    ):
         if customer_id is not None:
             top[customer_id].append((spent or Decimal("0"), category))
     return {cid: [name for _, name in sorted(pairs, key=lambda p: (-p[0], p[1]))[:3]] for cid, pairs in top.items()}
@@ -689,7 +926,9 @@ def _customer_stats_refresh_portable(*, workspace: Workspace, customer_ids: list
         row = stats.get(customer.id)
         customer.orders_count = row["n"] if row else 0
         customer.total_spent = (row["spent"] or Decimal("0")) if row else Decimal("0")
-        customer.average_order_value = (customer.total_spent / customer.orders_count).quantize(Decimal("0.01")) if row else Decimal("0")
+        customer.average_order_value = (
+            (customer.total_spent / customer.orders_count).quantize(Decimal("0.01")) if row else Decimal("0")
+        )
         customer.first_order_at = row["first"] if row else None
         customer.last_order_at = row["last"] if row else None
         customer.top_categories = categories.get(customer.id, [])
@@ -824,20 +1063,40 @@ def _carts_upsert_batch(*, workspace: Workspace, records: list[CartRecord]) -> U
             stored = existing.get((r.source, r.external_id))
             carts.append(
                 Cart(
-                    workspace=workspace, source=r.source, external_id=r.external_id,
-                    customer_id=resolved.get(id(r)), anonymous_id=r.anonymous_id, email=(r.email or "").lower(),
-                    lines=list(r.lines), value=r.value, currency=r.currency, checkout_url=r.checkout_url,
-                    status=stored["status"] if stored else CartStatus.OPEN, started_at=r.started_at,
-                    last_activity_at=r.updated_at or r.started_at, source_updated_at=r.updated_at,
-                    created_at=now, updated_at=now,
+                    workspace=workspace,
+                    source=r.source,
+                    external_id=r.external_id,
+                    customer_id=resolved.get(id(r)),
+                    anonymous_id=r.anonymous_id,
+                    email=(r.email or "").lower(),
+                    lines=list(r.lines),
+                    value=r.value,
+                    currency=r.currency,
+                    checkout_url=r.checkout_url,
+                    status=stored["status"] if stored else CartStatus.OPEN,
+                    started_at=r.started_at,
+                    last_activity_at=r.updated_at or r.started_at,
+                    source_updated_at=r.updated_at,
+                    created_at=now,
+                    updated_at=now,
                 )
             )
     Cart.objects.bulk_create(
         carts,
         update_conflicts=True,
         unique_fields=["workspace", "source", "external_id"],
-        update_fields=["customer_id", "anonymous_id", "email", "lines", "value", "currency", "checkout_url",
-                       "last_activity_at", "source_updated_at", "updated_at"],
+        update_fields=[
+            "customer_id",
+            "anonymous_id",
+            "email",
+            "lines",
+            "value",
+            "currency",
+            "checkout_url",
+            "last_activity_at",
+            "source_updated_at",
+            "updated_at",
+        ],
     )
     created = sum(1 for r in fresh if (r.source, r.external_id) not in existing)
     customer_ids = {c.customer_id for c in carts if c.customer_id}
@@ -861,11 +1120,20 @@ def carts_mark_abandoned(*, workspace: Workspace, older_than: dt.timedelta = dt.
         Event.objects.bulk_create(
             [
                 Event(
-                    workspace=workspace, customer_id=c.customer_id, anonymous_id=c.anonymous_id,
-                    type=EventType.CART_ABANDONED, occurred_at=now, source=Source.CRM,
+                    workspace=workspace,
+                    customer_id=c.customer_id,
+                    anonymous_id=c.anonymous_id,
+                    type=EventType.CART_ABANDONED,
+                    occurred_at=now,
+                    source=Source.CRM,
                     external_id=f"cart_abandoned:{c.id}",
-                    properties={"cart_id": c.id, "value": str(c.value), "currency": c.currency,
-                                "checkout_url": c.checkout_url, "items": len(c.lines)},
+                    properties={
+                        "cart_id": c.id,
+                        "value": str(c.value),
+                        "currency": c.currency,
+                        "checkout_url": c.checkout_url,
+                        "items": len(c.lines),
+                    },
                 )
                 for c in carts
             ],
@@ -921,23 +1189,32 @@ def event_record(
     external_id: str | None = None,
     anonymous_id: str = "",
 ) -> Event:
-    event, _ = Event.objects.get_or_create(
-        workspace=workspace,
-        source=source,
-        external_id=external_id,
-        defaults={
-            "customer": customer,
-            "type": type,
-            "occurred_at": occurred_at or timezone.now(),
-            "properties": properties or {},
-            "anonymous_id": anonymous_id,
-        },
-    ) if external_id else (
-        Event.objects.create(
-            workspace=workspace, customer=customer, type=type, occurred_at=occurred_at or timezone.now(),
-            properties=properties or {}, source=source, anonymous_id=anonymous_id,
-        ),
-        True,
+    event, _ = (
+        Event.objects.get_or_create(
+            workspace=workspace,
+            source=source,
+            external_id=external_id,
+            defaults={
+                "customer": customer,
+                "type": type,
+                "occurred_at": occurred_at or timezone.now(),
+                "properties": properties or {},
+                "anonymous_id": anonymous_id,
+            },
+        )
+        if external_id
+        else (
+            Event.objects.create(
+                workspace=workspace,
+                customer=customer,
+                type=type,
+                occurred_at=occurred_at or timezone.now(),
+                properties=properties or {},
+                source=source,
+                anonymous_id=anonymous_id,
+            ),
+            True,
+        )
     )
     return event
 
@@ -956,7 +1233,9 @@ def anonymous_events_identify(*, workspace: Workspace, anonymous_id: str, custom
 # --- profile, tags, notes, consent -----------------------------------------------------------------------------
 
 
-def customer_update_profile(*, workspace: Workspace, customer: Customer, changes: dict[str, Any], actor=None) -> Customer:
+def customer_update_profile(
+    *, workspace: Workspace, customer: Customer, changes: dict[str, Any], actor=None
+) -> Customer:
     allowed = set(CUSTOMER_PROFILE_FIELDS) | {"loyalty_points", "preferences", "custom_attributes"}
     unknown = set(changes) - allowed
     if unknown:
@@ -968,14 +1247,22 @@ def customer_update_profile(*, workspace: Workspace, customer: Customer, changes
         setattr(customer, name, value)
     customer.save(update_fields=[*changed, "updated_at"])
     event_record(
-        workspace=workspace, customer=customer, type=EventType.PROFILE_UPDATED,
+        workspace=workspace,
+        customer=customer,
+        type=EventType.PROFILE_UPDATED,
         properties={"fields": sorted(changed), "by": getattr(actor, "email", "")},
     )
     return customer
 
 
 def customer_set_consent(
-    *, workspace: Workspace, customer: Customer, channel: str, status: str, source: str, version: str = "",
+    *,
+    workspace: Workspace,
+    customer: Customer,
+    channel: str,
+    status: str,
+    source: str,
+    version: str = "",
     at: dt.datetime | None = None,
 ) -> Customer:
     if channel not in ("email", "sms") or status not in ConsentStatus.values:
@@ -985,14 +1272,21 @@ def customer_set_consent(
     current_at = getattr(customer, f"{channel}_consent_at")
     if current_at and at < current_at:
         return customer  # an older decision never overrides a newer one
-    fields = {f"{channel}_consent": status, f"{channel}_consent_at": at, f"{channel}_consent_source": source,
-              f"{channel}_consent_version": version}
+    fields = {
+        f"{channel}_consent": status,
+        f"{channel}_consent_at": at,
+        f"{channel}_consent_source": source,
+        f"{channel}_consent_version": version,
+    }
     Customer.objects.filter(workspace=workspace, pk=customer.pk).update(**fields, updated_at=timezone.now())
     for name, value in fields.items():
         setattr(customer, name, value)
     if previous != status:
         event_record(
-            workspace=workspace, customer=customer, type=EventType.CONSENT_CHANGED, occurred_at=at,
+            workspace=workspace,
+            customer=customer,
+            type=EventType.CONSENT_CHANGED,
+            occurred_at=at,
             properties={"channel": channel, "from": previous, "to": status, "source": source, "version": version},
         )
     return customer
@@ -1022,8 +1316,13 @@ def customers_remove_tag(*, workspace: Workspace, customer_ids: Iterable[int], t
 
 
 def customer_update_support_signals(
-    *, workspace: Workspace, customer_id: int, open_tickets_count: int | None = None,
-    csat_score: int | None = None, nps_score: int | None = None, at: dt.datetime | None = None,
+    *,
+    workspace: Workspace,
+    customer_id: int,
+    open_tickets_count: int | None = None,
+    csat_score: int | None = None,
+    nps_score: int | None = None,
+    at: dt.datetime | None = None,
 ) -> None:
     """The support app's way to keep the customer's support columns (used by segments and analytics) current."""
     fields: dict[str, Any] = {}
@@ -1044,13 +1343,18 @@ def note_create(*, workspace: Workspace, customer: Customer, author, body: str, 
         raise DomainError("A note cannot be empty.", field="body")
     note = Note.objects.create(workspace=workspace, customer=customer, author=author, body=body, is_pinned=is_pinned)
     event_record(
-        workspace=workspace, customer=customer, type=EventType.NOTE_ADDED, occurred_at=note.created_at,
+        workspace=workspace,
+        customer=customer,
+        type=EventType.NOTE_ADDED,
+        occurred_at=note.created_at,
         properties={"note_id": note.id, "author": getattr(author, "display_name", ""), "excerpt": body[:140]},
     )
     return note
 
 
-def note_update(*, workspace: Workspace, note: Note, editor, body: str | None = None, is_pinned: bool | None = None) -> Note:
+def note_update(
+    *, workspace: Workspace, note: Note, editor, body: str | None = None, is_pinned: bool | None = None
+) -> Note:
     fields = []
     if body is not None:
         if note.author_id != getattr(editor, "id", None):
@@ -1072,5 +1376,3 @@ def note_update(*, workspace: Workspace, note: Note, editor, body: str | None = 
             event.properties = {**event.properties, "excerpt": note.body[:140], "edited": True}
             event.save(update_fields=["properties"])
     return note
-
-
