@@ -2,8 +2,8 @@
 
 Measured: ``messages_send_due`` over a launched campaign, i.e. the whole Message protocol (batch claim by
 conditional UPDATE, send-time consent/suppression/cap checks, per-recipient render, hand-off to the backend, one
-UPDATE per sent row, email_sent events). Baseline in the same run: the same loop with the template compiled
-(sanitise + lay out + css_inline) again for every recipient instead of once per batch, on a sample extrapolated to n.
+UPDATE per sent row, email_sent events). Baseline in the same run: rendering 1,000 recipients from the template
+compiled once (what the loop does) against compiling it (nh3 + layout + css_inline) again for every recipient.
 Default n is 10,000 (``--scale 1`` for 100,000).
 """
 
@@ -16,11 +16,6 @@ from bench.common import row, throwaway_workspace
 
 FULL_SIZE = 100_000
 BASELINE_SAMPLE = 1_000
-
-
-class _NoCache(dict):
-    def __setitem__(self, key, value) -> None:  # compile every time: the naive way
-        return None
 
 
 def _audience(workspace, n: int, name: str):
@@ -62,6 +57,7 @@ def _launch(workspace, template, segment, name: str):
 def run(args) -> list[dict]:
     from campaigns import sending
     from campaigns.models import EmailTemplate, Message
+    from campaigns.rendering import compile_email, render_email
     from campaigns.services import policy_update
 
     n = max(1000, int(FULL_SIZE * args.scale))
@@ -94,7 +90,6 @@ def run(args) -> list[dict]:
             ],
         )
         segment = _audience(workspace, n, "audience")
-        baseline_segment = _audience(workspace, BASELINE_SAMPLE, "baseline")
 
         campaign = _launch(workspace, template, segment, "main")
         mail.outbox = []
@@ -108,24 +103,38 @@ def run(args) -> list[dict]:
         assert sent == n == handed, (sent, n, handed)
         assert Message.objects.filter(campaign=campaign, status="sent").count() == n
 
-        baseline_campaign = _launch(workspace, template, baseline_segment, "baseline")
-        cache, sending._COMPILED = sending._COMPILED, _NoCache()
-        try:
-            started = time.perf_counter()
-            sending.messages_send_due(
-                workspace=workspace, campaign_id=baseline_campaign.pk, batch_size=500, connection=connection
+        # Baseline: what compile-once saves. Rendering the same 1,000 recipients with the template compiled once
+        # (what the send loop does) against sanitising, laying out and CSS-inlining it again for each recipient.
+        compiled = sending.compiled_template(workspace=workspace, template=template)
+        contexts = [
+            sending.merge_context(
+                workspace=workspace,
+                customer={"id": i, "email": f"r{i}@bench.example", "first_name": f"Name{i}", "loyalty_points": i},
+                template=template,
+                token=f"token{i:06d}",
             )
-            baseline_ms = (time.perf_counter() - started) * 1000 * n / BASELINE_SAMPLE
-        finally:
-            sending._COMPILED = cache
-            mail.outbox = []
+            for i in range(BASELINE_SAMPLE)
+        ]
+        started = time.perf_counter()
+        for context in contexts:
+            render_email(compiled, context)
+        sample_ms = (time.perf_counter() - started) * 1000
+        body = sending.template_body_html(template)
+        started = time.perf_counter()
+        for context in contexts:
+            fresh = compile_email(
+                subject=template.subject, preheader=template.preheader, body_html=body, shop_name=workspace.name
+            )
+            render_email(fresh, context)
+        baseline_sample_ms = (time.perf_counter() - started) * 1000
     return [
+        row("campaigns: render + hand to locmem, one worker", n=n, median=send_ms, target="100,000 < 60,000 ms"),
         row(
-            "campaigns: render + hand to locmem, one worker",
-            n=n,
-            median=send_ms,
-            baseline=baseline_ms,
-            target="100,000 < 60,000 ms",
+            "campaigns: render only, compiled once vs per recipient",
+            n=BASELINE_SAMPLE,
+            median=sample_ms,
+            baseline=baseline_sample_ms,
+            target="compile once",
         ),
-        row("campaigns: per message", n=1, median=send_ms / n, baseline=baseline_ms / n, target="< 0.6 ms"),
+        row("campaigns: per message", n=1, median=send_ms / n, target="< 0.6 ms"),
     ]
