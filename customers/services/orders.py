@@ -1,0 +1,476 @@
+"""Orders with their lines: the idempotent bulk upsert (a PostgreSQL path with COPY, a portable ORM path)."""
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from crm.models import Workspace
+from customers.models import (
+    Event,
+    EventType,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Product,
+)
+from customers.records import OrderRecord, UpsertResult
+from customers.services._common import (
+    BATCH_SIZE,
+    EVENT_COLUMNS,
+    _batched,
+    _events_write,
+    _latest_per_key,
+    _mark_carts_converted,
+    _resolve_customers,
+    _split_fresh,
+)
+from customers.services.stats import customer_stats_refresh
+
+# --- customers ---------------------------------------------------------------------------------------------------
+
+
+# --- orders ------------------------------------------------------------------------------------------------------
+
+ORDER_FIELDS = [
+    "customer_id",
+    "number",
+    "email",
+    "status",
+    "financial_status",
+    "fulfillment_status",
+    "currency",
+    "subtotal",
+    "discount_total",
+    "discount_codes",
+    "shipping_total",
+    "tax_total",
+    "total",
+    "refunded_total",
+    "net_total",
+    "placed_at",
+    "cancelled_at",
+    "refunded_at",
+    "source_updated_at",
+    "updated_at",
+]
+
+
+def order_net_total(
+    *, status: str, total: Decimal, refunded_total: Decimal, cancelled_at: dt.datetime | None
+) -> Decimal:
+    """Revenue an order counts for: nothing once cancelled, else what was paid minus what was refunded."""
+    if status == OrderStatus.CANCELLED or cancelled_at is not None:
+        return Decimal("0")
+    return max(Decimal(total) - Decimal(refunded_total), Decimal("0"))
+
+
+def orders_bulk_upsert(
+    *, workspace: Workspace, records: Iterable[OrderRecord], refresh_stats: bool = True
+) -> UpsertResult:
+    result = UpsertResult()
+    touched: set[int] = set()  # customers whose orders changed; their stats are refreshed once, at the end
+    for number, batch in enumerate(_batched(records)):
+        if number in (1, 4) or (number and number % 16 == 0):
+            _analyze_after_bulk_load()
+        result += _orders_upsert_batch(workspace=workspace, records=_latest_per_key(batch), touched=touched)
+    if refresh_stats and touched:
+        customer_stats_refresh(workspace=workspace, customer_ids=sorted(touched))
+    return result
+
+
+def _analyze_after_bulk_load() -> None:
+    """Refresh PostgreSQL's planner statistics during a long load. Planned on the statistics of the (nearly empty)
+    tables it started with, a lookup by key may pick a whole-workspace index and slow every batch down."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for table in ("customers_order", "customers_orderline", "customers_event", "customers_customer"):
+            cursor.execute(f"ANALYZE {table}")
+
+
+@transaction.atomic
+def _orders_upsert_batch(*, workspace: Workspace, records: list[OrderRecord], touched: set[int]) -> UpsertResult:
+    if connection.vendor == "postgresql":
+        return _orders_upsert_batch_postgres(workspace=workspace, records=records, touched=touched)
+    fresh, existing, stale = _split_fresh(
+        Order, workspace=workspace, records=records, fields=["customer_id", "status", "refunded_total"]
+    )
+    if not fresh:
+        return UpsertResult(skipped_stale=stale)
+    now = timezone.now()
+    by_source: dict[str, list[OrderRecord]] = defaultdict(list)
+    for r in fresh:
+        by_source[r.source].append(r)
+    order_objects: list[Order] = []
+    for source, source_records in by_source.items():
+        customer_ids = _resolve_customers(workspace, source, source_records)
+        for index, r in enumerate(source_records):
+            status = OrderStatus.CANCELLED if r.cancelled_at else r.status
+            order_objects.append(
+                Order(
+                    workspace=workspace,
+                    source=r.source,
+                    external_id=r.external_id,
+                    customer_id=customer_ids[index],
+                    number=r.number,
+                    email=(r.email or "").strip().lower(),
+                    status=status,
+                    financial_status=r.financial_status,
+                    fulfillment_status=r.fulfillment_status,
+                    currency=r.currency,
+                    subtotal=r.subtotal,
+                    discount_total=r.discount_total,
+                    discount_codes=[code.strip().upper() for code in r.discount_codes if code.strip()],
+                    shipping_total=r.shipping_total,
+                    tax_total=r.tax_total,
+                    total=r.total,
+                    refunded_total=r.refunded_total,
+                    net_total=order_net_total(
+                        status=status, total=r.total, refunded_total=r.refunded_total, cancelled_at=r.cancelled_at
+                    ),
+                    placed_at=r.placed_at,
+                    cancelled_at=r.cancelled_at,
+                    refunded_at=r.refunded_at,
+                    source_updated_at=r.updated_at,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    Order.objects.bulk_create(
+        order_objects,
+        update_conflicts=True,
+        unique_fields=["workspace", "source", "external_id"],
+        update_fields=ORDER_FIELDS,
+    )
+    order_ids = {
+        (source, external_id): (order_id, customer_id)
+        for source, external_id, order_id, customer_id in Order.objects.filter(
+            workspace=workspace, source__in=by_source.keys(), external_id__in=[r.external_id for r in fresh]
+        ).values_list("source", "external_id", "id", "customer_id")
+    }
+    _replace_order_lines(workspace=workspace, records=fresh, order_ids=order_ids)
+    _record_order_events(workspace=workspace, records=fresh, order_ids=order_ids, existing=existing)
+
+    affected_customers = {customer_id for _, customer_id in order_ids.values() if customer_id}
+    affected_customers |= {row["customer_id"] for row in existing.values() if row.get("customer_id")}
+    _mark_carts_converted(workspace=workspace, customer_ids=affected_customers)
+    touched |= affected_customers
+    created = sum(1 for r in fresh if (r.source, r.external_id) not in existing)
+    return UpsertResult(created=created, updated=len(fresh) - created, skipped_stale=stale)
+
+
+ORDER_COLUMNS = [
+    "workspace_id",
+    "source",
+    "external_id",
+    "customer_id",
+    "number",
+    "email",
+    "status",
+    "financial_status",
+    "fulfillment_status",
+    "currency",
+    "subtotal",
+    "discount_total",
+    "discount_codes",
+    "shipping_total",
+    "tax_total",
+    "total",
+    "refunded_total",
+    "net_total",
+    "placed_at",
+    "cancelled_at",
+    "refunded_at",
+    "source_updated_at",
+    "created_at",
+    "updated_at",
+]
+LINE_COLUMNS = [
+    "workspace_id",
+    "order_id",
+    "product_id",
+    "external_id",
+    "title",
+    "sku",
+    "category",
+    "quantity",
+    "unit_price",
+    "discount",
+    "total",
+]
+
+
+def _orders_upsert_batch_postgres(
+    *, workspace: Workspace, records: list[OrderRecord], touched: set[int]
+) -> UpsertResult:
+    """The same upsert as the portable path, written for throughput: plain tuples instead of model instances,
+    array parameters instead of long IN lists, COPY for every insert, order ids from RETURNING."""
+    from customers.bulk_postgres import copy_insert, copy_upsert, jsonb
+
+    ws = workspace.id
+    now = timezone.now()
+    fresh: list[OrderRecord] = []
+    previous_customers: set[int] = set()
+    created = 0
+    by_source: dict[str, list[OrderRecord]] = defaultdict(list)
+    for r in records:
+        by_source[r.source].append(r)
+    with connection.cursor() as cursor:
+        for source, source_records in by_source.items():
+            cursor.execute(
+                "SELECT external_id, source_updated_at, customer_id FROM customers_order "
+                "WHERE workspace_id = %s AND source = %s AND external_id = ANY(%s) FOR UPDATE",
+                [ws, source, [r.external_id for r in source_records]],
+            )
+            stored = {external_id: (updated, customer) for external_id, updated, customer in cursor.fetchall()}
+            for r in source_records:
+                known = stored.get(r.external_id)
+                if known and known[0] is not None and r.updated_at is not None and r.updated_at <= known[0]:
+                    continue
+                fresh.append(r)
+                if known is None:
+                    created += 1
+                elif known[1]:
+                    previous_customers.add(known[1])
+    if not fresh:
+        return UpsertResult(skipped_stale=len(records))
+
+    rows = []
+    for source in {r.source for r in fresh}:
+        source_records = [r for r in fresh if r.source == source]
+        customer_ids = _resolve_customers(workspace, source, source_records)
+        for index, r in enumerate(source_records):
+            status = OrderStatus.CANCELLED if r.cancelled_at else r.status
+            rows.append(
+                [
+                    ws,
+                    r.source,
+                    r.external_id,
+                    customer_ids[index],
+                    r.number,
+                    (r.email or "").strip().lower(),
+                    status,
+                    r.financial_status,
+                    r.fulfillment_status,
+                    r.currency,
+                    r.subtotal,
+                    r.discount_total,
+                    jsonb([code.strip().upper() for code in r.discount_codes if code.strip()]),
+                    r.shipping_total,
+                    r.tax_total,
+                    r.total,
+                    r.refunded_total,
+                    order_net_total(
+                        status=status, total=r.total, refunded_total=r.refunded_total, cancelled_at=r.cancelled_at
+                    ),
+                    r.placed_at,
+                    r.cancelled_at,
+                    r.refunded_at,
+                    r.updated_at,
+                    now,
+                    now,
+                ]
+            )
+    returned = copy_upsert(
+        table="customers_order",
+        columns=ORDER_COLUMNS,
+        rows=rows,
+        conflict_columns=["workspace_id", "source", "external_id"],
+        update_columns=[c for c in ORDER_COLUMNS if c not in {"workspace_id", "source", "external_id", "created_at"}],
+        returning=["id", "source", "external_id", "customer_id"],
+    )
+    order_ids = {
+        (source, external_id): (order_id, customer_id) for order_id, source, external_id, customer_id in returned
+    }
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM customers_orderline WHERE order_id = ANY(%s)", [[v[0] for v in order_ids.values()]])
+        products: dict[tuple[str, str], tuple[int, str]] = {}
+        for source in {r.source for r in fresh}:
+            wanted = list(
+                {
+                    line.product_external_id
+                    for r in fresh
+                    if r.source == source
+                    for line in r.lines
+                    if line.product_external_id
+                }
+            )
+            if wanted:
+                cursor.execute(
+                    "SELECT external_id, id, category FROM customers_product "
+                    "WHERE workspace_id = %s AND source = %s AND external_id = ANY(%s)",
+                    [ws, source, wanted],
+                )
+                for external_id, product_id, category in cursor.fetchall():
+                    products[(source, external_id)] = (product_id, category)
+    line_rows = []
+    event_rows = []
+    for r in fresh:
+        order_id, customer_id = order_ids[(r.source, r.external_id)]
+        for line in r.lines:
+            product_id, product_category = products.get((r.source, line.product_external_id), (None, ""))
+            total = line.total if line.total is not None else line.unit_price * line.quantity - line.discount
+            line_rows.append(
+                [
+                    ws,
+                    order_id,
+                    product_id,
+                    line.external_id,
+                    line.title[:255],
+                    line.sku,
+                    line.category or product_category,
+                    line.quantity,
+                    line.unit_price,
+                    line.discount,
+                    total,
+                ]
+            )
+        if customer_id is None:
+            continue
+        base = {"order_id": order_id, "number": r.number, "total": str(r.total), "currency": r.currency}
+        event_rows.append(
+            [
+                ws,
+                customer_id,
+                "",
+                EventType.ORDER_PLACED,
+                r.placed_at,
+                jsonb(
+                    {**base, "items": sum(line.quantity for line in r.lines), "discount_codes": list(r.discount_codes)}
+                ),
+                r.source,
+                f"order_placed:{r.external_id}",
+                now,
+            ]
+        )
+        if r.cancelled_at or r.status == OrderStatus.CANCELLED:
+            event_rows.append(
+                [
+                    ws,
+                    customer_id,
+                    "",
+                    EventType.ORDER_CANCELLED,
+                    r.cancelled_at or r.updated_at or now,
+                    jsonb(base),
+                    r.source,
+                    f"order_cancelled:{r.external_id}",
+                    now,
+                ]
+            )
+        if r.refunded_total and r.refunded_total > 0:
+            event_rows.append(
+                [
+                    ws,
+                    customer_id,
+                    "",
+                    EventType.ORDER_REFUNDED,
+                    r.refunded_at or r.updated_at or now,
+                    jsonb({**base, "refunded": str(r.refunded_total)}),
+                    r.source,
+                    f"order_refunded:{r.external_id}:{r.refunded_total}",
+                    now,
+                ]
+            )
+    copy_insert(table="customers_orderline", columns=LINE_COLUMNS, rows=line_rows)
+    copy_upsert(
+        table="customers_event",
+        columns=EVENT_COLUMNS,
+        rows=event_rows,
+        conflict_columns=["workspace_id", "source", "external_id"],
+    )
+
+    affected_customers = {customer_id for _, customer_id in order_ids.values() if customer_id} | previous_customers
+    _mark_carts_converted(workspace=workspace, customer_ids=affected_customers)
+    touched |= affected_customers
+    return UpsertResult(created=created, updated=len(fresh) - created, skipped_stale=len(records) - len(fresh))
+
+
+def _replace_order_lines(*, workspace: Workspace, records: list[OrderRecord], order_ids: dict) -> None:
+    ids = [order_ids[(r.source, r.external_id)][0] for r in records]
+    OrderLine.objects.filter(workspace=workspace, order_id__in=ids).delete()
+    product_keys = {
+        (r.source, line.product_external_id) for r in records for line in r.lines if line.product_external_id
+    }
+    products: dict[tuple[str, str], tuple[int, str]] = {}
+    for source in {source for source, _ in product_keys}:
+        wanted = [ext for src, ext in product_keys if src == source]
+        for external_id, product_id, category in Product.objects.filter(
+            workspace=workspace, source=source, external_id__in=wanted
+        ).values_list("external_id", "id", "category"):
+            products[(source, external_id)] = (product_id, category)
+    lines = []
+    for r in records:
+        order_id = order_ids[(r.source, r.external_id)][0]
+        for line in r.lines:
+            product_id, product_category = products.get((r.source, line.product_external_id), (None, ""))
+            total = line.total if line.total is not None else line.unit_price * line.quantity - line.discount
+            lines.append(
+                OrderLine(
+                    workspace=workspace,
+                    order_id=order_id,
+                    product_id=product_id,
+                    external_id=line.external_id,
+                    title=line.title[:255],
+                    sku=line.sku,
+                    category=line.category or product_category,
+                    quantity=line.quantity,
+                    unit_price=line.unit_price,
+                    discount=line.discount,
+                    total=total,
+                )
+            )
+    OrderLine.objects.bulk_create(lines, batch_size=BATCH_SIZE)
+
+
+def _record_order_events(*, workspace: Workspace, records: list[OrderRecord], order_ids: dict, existing: dict) -> None:
+    events = []
+    for r in records:
+        order_id, customer_id = order_ids[(r.source, r.external_id)]
+        if customer_id is None:
+            continue
+        base = {"order_id": order_id, "number": r.number, "total": str(r.total), "currency": r.currency}
+        events.append(
+            Event(
+                workspace=workspace,
+                customer_id=customer_id,
+                type=EventType.ORDER_PLACED,
+                occurred_at=r.placed_at,
+                source=r.source,
+                external_id=f"order_placed:{r.external_id}",
+                properties={
+                    **base,
+                    "items": sum(line.quantity for line in r.lines),
+                    "discount_codes": list(r.discount_codes),
+                },
+            )
+        )
+        if r.cancelled_at or r.status == OrderStatus.CANCELLED:
+            events.append(
+                Event(
+                    workspace=workspace,
+                    customer_id=customer_id,
+                    type=EventType.ORDER_CANCELLED,
+                    occurred_at=r.cancelled_at or r.updated_at or timezone.now(),
+                    source=r.source,
+                    external_id=f"order_cancelled:{r.external_id}",
+                    properties=base,
+                )
+            )
+        if r.refunded_total and r.refunded_total > 0:
+            events.append(
+                Event(
+                    workspace=workspace,
+                    customer_id=customer_id,
+                    type=EventType.ORDER_REFUNDED,
+                    occurred_at=r.refunded_at or r.updated_at or timezone.now(),
+                    source=r.source,
+                    external_id=f"order_refunded:{r.external_id}:{r.refunded_total}",
+                    properties={**base, "refunded": str(r.refunded_total)},
+                )
+            )
+    _events_write(events)
