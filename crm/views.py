@@ -3,6 +3,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_scopes import scope, scopes_disabled
 
@@ -163,7 +164,10 @@ def my_availability(request: HttpRequest, workspace_slug: str) -> HttpResponse:
         request,
         "You are available for new tickets." if is_available else "You are away: no new tickets will be routed to you.",
     )
-    return redirect(request.POST.get("next") or ws_reverse(request, "members"))
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = ws_reverse(request, "members")
+    return redirect(next_url)
 
 
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:

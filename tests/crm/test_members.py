@@ -108,3 +108,11 @@ def test_rep_switches_availability(workspace, make_member_client):
 
     with scopes_disabled():
         assert Membership.objects.get(pk=rep.membership.pk).is_available is False
+
+
+def test_availability_switch_never_redirects_off_site(workspace, make_member_client):
+    rep = make_member_client(workspace, "support")
+
+    response = rep.post(f"/w/{workspace.slug}/settings/availability/", {"next": "https://evil.example/"})
+
+    assert response["Location"] == f"/w/{workspace.slug}/settings/members/"
