@@ -33,24 +33,6 @@ BLOCK_TYPES = ("text", "image", "button", "products")
 # --- consent ------------------------------------------------------------------------------------------------
 
 
-def customer_email_unsubscribe(
-    *, workspace: Workspace, customer_id: int, source: str, at: dt.datetime | None = None
-) -> bool:
-    """Withdraw a customer's marketing email consent. One conditional queryset update, so replays are no-ops.
-
-    Kept deliberately small: the lead will move it behind a customers service (customers.services owns Customer).
-    """
-    at = at or timezone.now()
-    changed = (
-        Customer.objects.filter(workspace=workspace, pk=customer_id)
-        .exclude(email_consent=ConsentStatus.UNSUBSCRIBED)
-        .update(
-            email_consent=ConsentStatus.UNSUBSCRIBED, email_consent_at=at, email_consent_source=source, updated_at=at
-        )
-    )
-    return bool(changed)
-
-
 def suppression_add(*, workspace: Workspace, email: str, reason: str, message: Message | None = None) -> Suppression:
     suppression, _ = Suppression.objects.get_or_create(
         workspace=workspace, email=email.strip().lower(), defaults={"reason": reason, "message": message}

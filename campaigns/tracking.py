@@ -14,8 +14,9 @@ from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from campaigns.models import Message, Suppression
-from campaigns.services import customer_email_unsubscribe, suppression_add
+from campaigns.services import suppression_add
 from crm.models import Workspace
+from customers.services import customer_email_unsubscribe
 
 # Apple Mail Privacy Protection fetches every image from Apple's 17.0.0.0/8 network as soon as mail arrives;
 # security scanners and link checkers announce themselves. Such opens are recorded but counted apart.

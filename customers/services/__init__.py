@@ -19,6 +19,7 @@ from customers.services.ingestion import (
 )
 from customers.services.orders import order_net_total, orders_bulk_upsert
 from customers.services.profile import (
+    customer_email_unsubscribe,
     customer_set_consent,
     customer_update_profile,
     customer_update_support_signals,
@@ -34,6 +35,7 @@ __all__ = [
     "anonymous_events_identify",
     "carts_bulk_upsert",
     "carts_mark_abandoned",
+    "customer_email_unsubscribe",
     "customer_set_consent",
     "customer_stats_refresh",
     "customer_update_profile",

@@ -166,3 +166,19 @@ def note_update(
             event.properties = {**event.properties, "excerpt": note.body[:140], "edited": True}
             event.save(update_fields=["properties"])
     return note
+
+
+def customer_email_unsubscribe(
+    *, workspace: Workspace, customer_id: int, source: str, at: dt.datetime | None = None
+) -> bool:
+    """Withdraw a customer's marketing email consent (an unsubscribe link, a complaint, an ESP's unsubscribe).
+    One conditional update, so replays change nothing; returns whether consent changed."""
+    at = at or timezone.now()
+    changed = (
+        Customer.objects.filter(workspace=workspace, pk=customer_id)
+        .exclude(email_consent=ConsentStatus.UNSUBSCRIBED)
+        .update(
+            email_consent=ConsentStatus.UNSUBSCRIBED, email_consent_at=at, email_consent_source=source, updated_at=at
+        )
+    )
+    return bool(changed)
