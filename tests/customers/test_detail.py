@@ -101,9 +101,25 @@ def test_timeline_pages_newest_first_with_one_query_per_page(workspace, customer
 
 
 def test_timeline_query_uses_the_customer_time_index(workspace, customer, postgres_only):
+    # given a workspace with enough events for the planner to choose by cost (on a near-empty table any plan is
+    # as cheap as another), and fresh statistics
+    other = CustomerFactory(workspace=workspace)
     with scope(workspace=workspace):
+        now = timezone.now()
+        Event.objects.bulk_create(
+            [
+                Event(
+                    workspace=workspace, customer=person, type="page_viewed", occurred_at=now - dt.timedelta(minutes=n)
+                )
+                for n in range(2000)
+                for person in (customer, other)
+            ]
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE customers_event")
         events = Event.objects.filter(workspace=workspace, customer=customer).order_by("-occurred_at", "-id")[:26]
         plan = events.explain()
+    # then one page of the timeline is read from the (workspace, customer, -occurred_at) index
     assert "event_ws_customer_time" in plan
 
 
