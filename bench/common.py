@@ -18,8 +18,23 @@ def throwaway_workspace(prefix: str = "bench") -> Iterator:
         with scope(workspace=workspace):
             yield workspace
     finally:
-        with scopes_disabled():
-            workspace.delete()
+        workspace_drop(workspace)
+
+
+def workspace_drop(workspace) -> None:
+    """Delete a benchmark workspace with one DELETE per table. Django's cascade collects every related row in
+    Python first, which takes many minutes for a million customers. Foreign keys are deferred to the commit."""
+    from django.apps import apps
+    from django.db import connection, transaction
+
+    from crm.models import User
+
+    with scopes_disabled(), transaction.atomic(), connection.cursor() as cursor:
+        for model in apps.get_models():
+            if any(field.name == "workspace" and field.is_relation for field in model._meta.fields):
+                cursor.execute(f'DELETE FROM "{model._meta.db_table}" WHERE workspace_id = %s', [workspace.pk])
+        User.objects.filter(last_workspace=workspace).update(last_workspace=None)
+        cursor.execute('DELETE FROM "crm_workspace" WHERE id = %s', [workspace.pk])
 
 
 def median_ms(function: Callable[[], object], *, repeat: int = 5, setup: Callable[[], object] | None = None) -> float:
