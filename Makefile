@@ -30,7 +30,15 @@ run: seed
 	@echo ""
 	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+TYPED := crm/services.py crm/selectors.py customers/services customers/selectors.py \
+	integrations/services.py integrations/selectors.py segments/services.py segments/selectors.py \
+	campaigns/services.py campaigns/selectors.py support/services.py support/selectors.py \
+	analytics/services.py analytics/selectors.py
+
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy $(TYPED)
 	$(BIN)/python manage.py makemigrations --check --dry-run > /dev/null || (echo "Missing migrations: run manage.py makemigrations" && exit 1)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -49,6 +57,7 @@ fake-store: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy $(TYPED)
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .

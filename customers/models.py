@@ -1,9 +1,9 @@
 """Customers and everything that happened to them.
 
 Every model here is tenant-owned (``TenantModel``: a workspace FK and a fail-closed scoped manager). Rows that
-come from outside carry ``(workspace, source, external_id)`` (NULL external_id = created in the CRM), the key of the idempotent upserts in
-``customers.services``. ``source_updated_at`` is the platform's own ``updated_at``: an update older than it is stale
-and never overwrites newer data.
+come from outside carry ``(workspace, source, external_id)`` (a NULL external_id means created in the CRM), the
+key of the idempotent upserts in ``customers.services``. ``source_updated_at`` is the platform's own
+``updated_at``: an update older than it is stale and never overwrites newer data.
 """
 
 from decimal import Decimal
@@ -278,7 +278,9 @@ class Cart(TenantModel):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["workspace", "source", "external_id"], name="cart_unique_external")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "source", "external_id"], name="cart_unique_external")
+        ]
         indexes = [
             models.Index(fields=["workspace", "status", "last_activity_at"], name="cart_ws_status_activity"),
             models.Index(fields=["workspace", "customer"], name="cart_ws_customer"),
@@ -369,7 +371,9 @@ class AuditRecord(TenantModel):
 
     action = models.CharField(max_length=20, choices=Action.choices)
     customer_id_ref = models.BigIntegerField(help_text="The customer concerned (kept even after erasure)")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -62,7 +62,7 @@ def integrations_minute_tick(workspace_id: int) -> None:
 
     from customers import services as customer_services
     from integrations import reconciliation, sync, webhooks
-    from integrations.models import StoreConnection, StorefrontTracking, SyncKind
+    from integrations.models import StorefrontTracking, SyncKind
 
     with workspace_scope(workspace_id) as workspace:
         if workspace is None:

@@ -60,7 +60,7 @@ def _latest_per_key(records: Iterable[Any]) -> list[Any]:
     return list(chosen.values())
 
 
-def _existing(model: type, *, workspace: Workspace, records: Sequence[Any], fields: Sequence[str]) -> dict:
+def _existing(model: Any, *, workspace: Workspace, records: Sequence[Any], fields: Sequence[str]) -> dict:
     """Map (source, external_id) -> dict of ``fields`` for stored rows, locked for the rest of the transaction."""
     by_source: dict[str, list[str]] = defaultdict(list)
     for record in records:
@@ -81,7 +81,7 @@ def _is_stale(record: Any, stored: dict | None) -> bool:
     return record.updated_at <= stored["source_updated_at"]
 
 
-def _split_fresh(model: type, *, workspace: Workspace, records: Sequence[Any], fields: Sequence[str] = ()):
+def _split_fresh(model: Any, *, workspace: Workspace, records: Sequence[Any], fields: Sequence[str] = ()):
     existing = _existing(model, workspace=workspace, records=records, fields=["source_updated_at", *fields])
     fresh = [r for r in records if not _is_stale(r, existing.get((r.source, r.external_id)))]
     return fresh, existing, len(records) - len(fresh)

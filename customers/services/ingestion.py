@@ -88,12 +88,12 @@ def _customers_upsert_batch(*, workspace: Workspace, records: list[CustomerRecor
             **values,
         )
         groups[tuple(update_fields)].append(customer)
-    for update_fields, customers in groups.items():
+    for field_names, customers in groups.items():
         Customer.objects.bulk_create(
             customers,
             update_conflicts=True,
             unique_fields=["workspace", "source", "external_id"],
-            update_fields=list(update_fields),
+            update_fields=list(field_names),
         )
     ids = dict(
         Customer.objects.filter(
@@ -241,8 +241,8 @@ def _carts_upsert_batch(*, workspace: Workspace, records: list[CartRecord]) -> U
         ],
     )
     created = sum(1 for r in fresh if (r.source, r.external_id) not in existing)
-    customer_ids = {c.customer_id for c in carts if c.customer_id}
-    _mark_carts_converted(workspace=workspace, customer_ids=customer_ids)
+    cart_customers = {c.customer_id for c in carts if c.customer_id}
+    _mark_carts_converted(workspace=workspace, customer_ids=cart_customers)
     return UpsertResult(created=created, updated=len(fresh) - created, skipped_stale=stale)
 
 

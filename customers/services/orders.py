@@ -396,13 +396,13 @@ def _replace_order_lines(*, workspace: Workspace, records: list[OrderRecord], or
     product_keys = {
         (r.source, line.product_external_id) for r in records for line in r.lines if line.product_external_id
     }
-    products: dict[tuple[str, str], tuple[int, str]] = {}
+    products: dict[tuple[str, str | None], tuple[int | None, str]] = {}
     for source in {source for source, _ in product_keys}:
         wanted = [ext for src, ext in product_keys if src == source]
-        for external_id, product_id, category in Product.objects.filter(
+        for external_id, found_id, category in Product.objects.filter(
             workspace=workspace, source=source, external_id__in=wanted
         ).values_list("external_id", "id", "category"):
-            products[(source, external_id)] = (product_id, category)
+            products[(source, external_id)] = (found_id, category)
     lines = []
     for r in records:
         order_id = order_ids[(r.source, r.external_id)][0]

@@ -13,30 +13,47 @@ T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
 
 def customer_record(**overrides):
-    values = dict(source="shopify", external_id="c1", email="Ann@Example.com ", first_name="Ann", last_name="Lee",
-                  updated_at=T0)
+    values = {
+        "source": "shopify",
+        "external_id": "c1",
+        "email": "Ann@Example.com ",
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "updated_at": T0,
+    }
     return CustomerRecord(**{**values, **overrides})
 
 
 def order_record(**overrides):
-    values = dict(
-        source="shopify", external_id="o1", customer_external_id="c1", placed_at=T0, number="#1001",
-        subtotal=Decimal("80.00"), total=Decimal("80.00"), updated_at=T0,
-        lines=(
+    values = {
+        "source": "shopify",
+        "external_id": "o1",
+        "customer_external_id": "c1",
+        "placed_at": T0,
+        "number": "#1001",
+        "subtotal": Decimal("80.00"),
+        "total": Decimal("80.00"),
+        "updated_at": T0,
+        "lines": (
             OrderLineRecord(product_external_id="p1", title="Shirt", quantity=2, unit_price=Decimal("25.00")),
             OrderLineRecord(product_external_id="p2", title="Mug", quantity=1, unit_price=Decimal("30.00")),
         ),
-    )
+    }
     return OrderRecord(**{**values, **overrides})
 
 
 @pytest.fixture
 def store(workspace):
     with scope(workspace=workspace):
-        services.products_bulk_upsert(workspace=workspace, records=[
-            ProductRecord(source="shopify", external_id="p1", title="Shirt", category="Apparel", price=Decimal("25")),
-            ProductRecord(source="shopify", external_id="p2", title="Mug", category="Home", price=Decimal("30")),
-        ])
+        services.products_bulk_upsert(
+            workspace=workspace,
+            records=[
+                ProductRecord(
+                    source="shopify", external_id="p1", title="Shirt", category="Apparel", price=Decimal("25")
+                ),
+                ProductRecord(source="shopify", external_id="p2", title="Mug", category="Home", price=Decimal("30")),
+            ],
+        )
         services.customers_bulk_upsert(workspace=workspace, records=[customer_record()])
         yield workspace
 
@@ -76,28 +93,35 @@ def test_stale_customer_update_never_overwrites_newer_data(store):
 
 
 def test_newest_record_wins_inside_one_batch(store):
-    services.customers_bulk_upsert(workspace=store, records=[
-        customer_record(first_name="Third", updated_at=T0 + dt.timedelta(hours=3)),
-        customer_record(first_name="Second", updated_at=T0 + dt.timedelta(hours=2)),
-    ])
+    services.customers_bulk_upsert(
+        workspace=store,
+        records=[
+            customer_record(first_name="Third", updated_at=T0 + dt.timedelta(hours=3)),
+            customer_record(first_name="Second", updated_at=T0 + dt.timedelta(hours=2)),
+        ],
+    )
 
     assert Customer.objects.get(external_id="c1").first_name == "Third"
 
 
 def test_customer_payload_without_consent_keeps_consent(store):
-    services.customers_bulk_upsert(workspace=store, records=[
-        customer_record(email_consent="subscribed", updated_at=T0 + dt.timedelta(hours=1))])
+    services.customers_bulk_upsert(
+        workspace=store, records=[customer_record(email_consent="subscribed", updated_at=T0 + dt.timedelta(hours=1))]
+    )
 
-    services.customers_bulk_upsert(workspace=store, records=[
-        customer_record(first_name="Ann B", updated_at=T0 + dt.timedelta(hours=2))])
+    services.customers_bulk_upsert(
+        workspace=store, records=[customer_record(first_name="Ann B", updated_at=T0 + dt.timedelta(hours=2))]
+    )
 
     customer = Customer.objects.get(external_id="c1")
     assert (customer.first_name, customer.email_consent) == ("Ann B", "subscribed")
 
 
 def test_tags_are_added_once(store):
-    services.customers_bulk_upsert(workspace=store, records=[
-        customer_record(tags=("vip", "vip ", "wholesale"), updated_at=T0 + dt.timedelta(hours=1))])
+    services.customers_bulk_upsert(
+        workspace=store,
+        records=[customer_record(tags=("vip", "vip ", "wholesale"), updated_at=T0 + dt.timedelta(hours=1))],
+    )
 
     assert sorted(CustomerTag.objects.values_list("name", flat=True)) == ["vip", "wholesale"]
 
@@ -117,58 +141,107 @@ def test_order_upsert_stores_lines_stats_and_event_and_replay_changes_nothing(st
     assert customer.first_order_at == T0 and customer.last_order_at == T0
     assert customer.top_categories == ["Apparel", "Home"]  # 50.00 of apparel, 30.00 of home
     assert list(OrderLine.objects.order_by("title").values_list("title", "category", "total")) == [
-        ("Mug", "Home", Decimal("30.00")), ("Shirt", "Apparel", Decimal("50.00"))]
+        ("Mug", "Home", Decimal("30.00")),
+        ("Shirt", "Apparel", Decimal("50.00")),
+    ]
     assert list(Event.objects.filter(customer=customer).values_list("type", flat=True).order_by("id")) == [
-        "customer_created", "order_placed"]
+        "customer_created",
+        "order_placed",
+    ]
 
 
 def test_stats_follow_refund_and_cancel(store):
-    second = order_record(external_id="o2", number="#1002", placed_at=T0 + dt.timedelta(days=10),
-                          total=Decimal("40.00"), subtotal=Decimal("40.00"), lines=())
+    second = order_record(
+        external_id="o2",
+        number="#1002",
+        placed_at=T0 + dt.timedelta(days=10),
+        total=Decimal("40.00"),
+        subtotal=Decimal("40.00"),
+        lines=(),
+    )
     services.orders_bulk_upsert(workspace=store, records=[order_record(), second])
     customer = Customer.objects.get(external_id="c1")
     assert (customer.orders_count, customer.total_spent, customer.average_order_value) == (
-        2, Decimal("120.00"), Decimal("60.00"))
+        2,
+        Decimal("120.00"),
+        Decimal("60.00"),
+    )
 
     # a partial refund of the first order lowers what it counts for
-    services.orders_bulk_upsert(workspace=store, records=[order_record(
-        refunded_total=Decimal("30.00"), refunded_at=T0 + dt.timedelta(days=2), financial_status="partially_refunded",
-        updated_at=T0 + dt.timedelta(days=2))])
+    services.orders_bulk_upsert(
+        workspace=store,
+        records=[
+            order_record(
+                refunded_total=Decimal("30.00"),
+                refunded_at=T0 + dt.timedelta(days=2),
+                financial_status="partially_refunded",
+                updated_at=T0 + dt.timedelta(days=2),
+            )
+        ],
+    )
     customer.refresh_from_db()
     assert (customer.orders_count, customer.total_spent, customer.average_order_value) == (
-        2, Decimal("90.00"), Decimal("45.00"))
+        2,
+        Decimal("90.00"),
+        Decimal("45.00"),
+    )
 
     # cancelling the second order removes it from the count, the spend and the last order date
-    services.orders_bulk_upsert(workspace=store, records=[dataclasses.replace(
-        second, cancelled_at=T0 + dt.timedelta(days=11), updated_at=T0 + dt.timedelta(days=11))])
+    services.orders_bulk_upsert(
+        workspace=store,
+        records=[
+            dataclasses.replace(second, cancelled_at=T0 + dt.timedelta(days=11), updated_at=T0 + dt.timedelta(days=11))
+        ],
+    )
     customer.refresh_from_db()
     assert (customer.orders_count, customer.total_spent, customer.average_order_value) == (
-        1, Decimal("50.00"), Decimal("50.00"))
+        1,
+        Decimal("50.00"),
+        Decimal("50.00"),
+    )
     assert customer.last_order_at == T0
     assert set(Event.objects.filter(customer=customer).values_list("type", flat=True)) == {
-        "customer_created", "order_placed", "order_refunded", "order_cancelled"}
+        "customer_created",
+        "order_placed",
+        "order_refunded",
+        "order_cancelled",
+    }
 
 
 def test_guest_order_joins_customer_by_email(store):
-    services.orders_bulk_upsert(workspace=store, records=[
-        order_record(external_id="g1", customer_external_id="", email="ANN@example.com", lines=())])
+    services.orders_bulk_upsert(
+        workspace=store,
+        records=[order_record(external_id="g1", customer_external_id="", email="ANN@example.com", lines=())],
+    )
 
     order = Order.objects.get(external_id="g1")
     assert order.customer == Customer.objects.get(external_id="c1")
 
 
 def test_order_for_unknown_customer_creates_them(store):
-    services.orders_bulk_upsert(workspace=store, records=[
-        order_record(external_id="o9", customer_external_id="c9", email="new@example.com", lines=())])
+    services.orders_bulk_upsert(
+        workspace=store,
+        records=[order_record(external_id="o9", customer_external_id="c9", email="new@example.com", lines=())],
+    )
 
     customer = Customer.objects.get(external_id="c9")
     assert (customer.email, customer.orders_count) == ("new@example.com", 1)
 
 
 def test_order_after_abandoned_cart_marks_it_recovered(store):
-    services.carts_bulk_upsert(workspace=store, records=[CartRecord(
-        source="shopify", external_id="chk1", customer_external_id="c1", started_at=T0 - dt.timedelta(hours=5),
-        value=Decimal("80.00"), updated_at=T0 - dt.timedelta(hours=5))])
+    services.carts_bulk_upsert(
+        workspace=store,
+        records=[
+            CartRecord(
+                source="shopify",
+                external_id="chk1",
+                customer_external_id="c1",
+                started_at=T0 - dt.timedelta(hours=5),
+                value=Decimal("80.00"),
+                updated_at=T0 - dt.timedelta(hours=5),
+            )
+        ],
+    )
     assert services.carts_mark_abandoned(workspace=store, older_than=dt.timedelta(hours=1)) == 1
 
     services.orders_bulk_upsert(workspace=store, records=[order_record()])
@@ -187,8 +260,9 @@ def test_upserts_never_cross_workspaces(store, other_workspace):
 
 
 def test_bulk_upsert_of_many_orders_is_idempotent(store):
-    records = [order_record(external_id=f"o{n}", number=f"#{n}", placed_at=T0 + dt.timedelta(minutes=n))
-               for n in range(2500)]  # more than one batch
+    records = [
+        order_record(external_id=f"o{n}", number=f"#{n}", placed_at=T0 + dt.timedelta(minutes=n)) for n in range(2500)
+    ]  # more than one batch
 
     first = services.orders_bulk_upsert(workspace=store, records=records)
     before = snapshot(store)
