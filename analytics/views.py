@@ -14,6 +14,7 @@ from analytics import selectors, tasks
 from analytics.charts import CHARTS, figure_json, forecast_figure, render_chart
 from analytics.forms import range_from_request
 from analytics.reports import REPORTS
+from crm.csv_export import csv_safe
 from crm.permissions import Capability, requires
 from crm.urls_helpers import ws_reverse
 
@@ -84,7 +85,7 @@ def _csv_response(table, filename: str) -> HttpResponse:
     writer = csv.writer(response)
     writer.writerow(list(table.columns))
     for row in table.itertuples(index=False):
-        writer.writerow(["" if value is None or value != value else value for value in row])
+        writer.writerow(["" if value is None or value != value else csv_safe(value) for value in row])
     return response
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.views.decorators.http import require_GET, require_POST
 
+from crm.csv_export import csv_safe
 from crm.exceptions import DomainError
 from crm.permissions import Capability, requires
 from crm.urls_helpers import ws_reverse
@@ -171,18 +172,6 @@ def customer_bulk_tag(request: HttpRequest, workspace_slug: str) -> HttpResponse
         return render(request, "customers/list.html#results", _list_context(request, request.POST))
     query = _filter_query(request.POST, keep=filters_form.fields)
     return redirect(ws_reverse(request, "customers:list") + (f"?{query}" if query else ""))
-
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
-
-
-def csv_safe(value: object) -> str:
-    """A cell a spreadsheet shows as text: a leading = + - @ or control character would make Excel or
-    LibreOffice evaluate it as a formula (CSV injection), so such cells get a leading apostrophe."""
-    text = "" if value is None else str(value)
-    if text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
 
 
 EXPORT_COLUMNS = [

@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from crm.csv_export import csv_safe
 from crm.exceptions import DomainError
 from crm.permissions import Capability, requires
 from crm.urls_helpers import ws_reverse
@@ -313,15 +314,6 @@ def segment_refresh(request: HttpRequest, workspace_slug: str, segment_id: int) 
     else:
         messages.success(request, f"Refreshed: {result.size} customers ({result.entered} joined, {result.left} left).")
     return redirect(ws_reverse(request, "segments:detail", segment_id=segment.pk))
-
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value) -> str:
-    """Cells a spreadsheet would run as a formula get a leading quote (OWASP CSV injection advice)."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
 
 
 class _Echo:
