@@ -18,22 +18,19 @@ from django.utils import timezone
 
 from crm.exceptions import DomainError
 from crm.models import Workspace
-from customers.models import AuditRecord, Cart, Customer, CustomerTag, Event, EventType, Note, Order
+from customers.models import (
+    PROFILE_FIELDS,
+    AuditRecord,
+    Cart,
+    Customer,
+    CustomerTag,
+    Event,
+    EventType,
+    Note,
+    Order,
+)
 
-FILLABLE_FIELDS = [
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "birth_date",
-    "gender",
-    "address_line",
-    "city",
-    "region",
-    "country",
-    "postcode",
-    "language",
-]
+FILLABLE_FIELDS = PROFILE_FIELDS
 CONSENT_CHANNELS = ("email", "sms")
 # What a merge (and its undo) may change on the survivor row; stats are recomputed, RFM and predictions untouched.
 MERGED_FIELDS = [

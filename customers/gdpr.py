@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from crm.models import Workspace
+from customers.models import PROFILE_FIELDS as CONTACT_PROFILE_FIELDS
 from customers.models import (
     AuditRecord,
     Cart,
@@ -79,18 +80,7 @@ PROFILE_FIELDS = [
     "id",
     "source",
     "external_id",
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "birth_date",
-    "gender",
-    "address_line",
-    "city",
-    "region",
-    "country",
-    "postcode",
-    "language",
+    *CONTACT_PROFILE_FIELDS,
     "loyalty_points",
     "preferences",
     "custom_attributes",

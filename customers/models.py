@@ -38,6 +38,23 @@ class Gender(models.TextChoices):
     OTHER = "other", "Other"
 
 
+# The person's contact and demographic fields: what upserts write, merges fill in and exports list.
+PROFILE_FIELDS = [
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "gender",
+    "address_line",
+    "city",
+    "region",
+    "country",
+    "postcode",
+    "language",
+]
+
+
 class Customer(TenantModel):
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.MANUAL)
     external_id = models.CharField(max_length=100, null=True, blank=True)

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from crm.models import Workspace
 from customers.models import (
+    PROFILE_FIELDS,
     Cart,
     CartStatus,
     Customer,
@@ -23,20 +24,7 @@ from customers.records import CustomerRecord
 
 BATCH_SIZE = 2000
 
-CUSTOMER_PROFILE_FIELDS = [
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "birth_date",
-    "gender",
-    "address_line",
-    "city",
-    "region",
-    "country",
-    "postcode",
-    "language",
-]
+CUSTOMER_PROFILE_FIELDS = PROFILE_FIELDS
 EMAIL_CONSENT_FIELDS = ["email_consent", "email_consent_at", "email_consent_source", "email_consent_version"]
 SMS_CONSENT_FIELDS = ["sms_consent", "sms_consent_at", "sms_consent_source", "sms_consent_version"]
 
