@@ -28,6 +28,7 @@ from customers.services.profile import (
     note_create,
     note_update,
 )
+from customers.services.scores import customers_set_scores
 from customers.services.stats import customer_stats_refresh
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "customers_add_tag",
     "customers_bulk_upsert",
     "customers_remove_tag",
+    "customers_set_scores",
     "event_record",
     "events_bulk_record",
     "note_create",
