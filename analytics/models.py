@@ -71,6 +71,44 @@ class DailyMetrics(TenantModel):
         return f"{self.workspace_id} {self.date}"
 
 
+# --- the metric columns of DailyMetrics, read from the model (every other list of them derives from these) --------
+
+
+def _metric_fields() -> list[str]:
+    return [
+        field.name
+        for field in DailyMetrics._meta.concrete_fields
+        if field.name not in ("id", "workspace", "date", "refreshed_at")
+    ]
+
+
+DAILY_FIELDS: list[str] = _metric_fields()
+# JSON columns (hourly counts, reach arrays): lists, not numbers.
+DAILY_LIST_FIELDS = [name for name in DAILY_FIELDS if isinstance(DailyMetrics._meta.get_field(name), models.JSONField)]
+# Distinct customers on one day: a range's figure is not the sum of its days (see range_customer_counts_sql).
+DAILY_DISTINCT_FIELDS = ["customers_ordered", "returning_customers"]
+# Numbers whose range total is the sum of the days.
+DAILY_SUM_FIELDS = [name for name in DAILY_FIELDS if name not in (*DAILY_LIST_FIELDS, *DAILY_DISTINCT_FIELDS)]
+# Computed from each customer's whole order-day history (analytics.transforms.daily_customer_metrics) for the
+# refreshed days; the activity moves are written up to a window later.
+DAILY_ACTIVITY_FIELDS = ["customers_activated", "customers_lapsed"]
+DAILY_CUSTOMER_FIELDS = [
+    name
+    for name in DAILY_FIELDS
+    if name.startswith(("customers_ordered", "new_customer", "returning_customer")) or name.endswith("_reach")
+]
+# Everything else is a plain count or sum of the rows of that day (orders, carts, sessions, surveys).
+DAILY_PLAIN_FIELDS = [
+    name for name in DAILY_FIELDS if name not in DAILY_CUSTOMER_FIELDS and name not in DAILY_ACTIVITY_FIELDS
+]
+DAILY_SESSION_FIELDS = [name for name in DAILY_PLAIN_FIELDS if name.startswith("session") or name == "page_views"]
+
+
+def daily_zeros(names: list[str]) -> dict:
+    """Each column's empty value (its default: 0, Decimal 0 or an empty list)."""
+    return {name: DailyMetrics._meta.get_field(name).get_default() for name in names}
+
+
 class ProductDailyMetrics(TenantModel):
     """Sales of one product (or, for lines without a product, one title) on one local day."""
 
@@ -106,9 +144,12 @@ class CohortMetrics(TenantModel):
 
 
 class RollupState(TenantModel):
-    """When a workspace's rollups were last refreshed, so the minute tick refreshes today only when due."""
+    """Where the minute tick's incremental refresh resumes: orders and carts with ``updated_at`` from
+    ``last_refreshed_at`` (when the last refresh started) on, storefront events with an id above
+    ``last_event_id``."""
 
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    last_event_id = models.BigIntegerField(default=0)
     last_full_rebuild_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

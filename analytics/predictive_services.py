@@ -12,7 +12,6 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
-from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -20,7 +19,9 @@ from django.utils import timezone
 from analytics import predictive
 from analytics.models import DailyMetrics, ModelFit
 from crm.models import Workspace
-from customers.models import Customer, Order, OrderStatus
+from customers.models import Order, OrderStatus
+from customers.services import customers_set_scores
+from customers.services.scores import PREDICTION_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -30,14 +31,6 @@ MIN_HISTORY_DAYS = 90
 HORIZON_DAYS = 90
 CLV_TIER_SHARES = (0.2, 0.5)  # top 20% high, next 30% medium, the rest low
 CHURN_ALIVE_HIGH, CHURN_ALIVE_MEDIUM = 0.3, 0.7
-PREDICTION_FIELDS = [
-    "probability_alive",
-    "expected_orders_90d",
-    "predicted_clv",
-    "predicted_next_order_at",
-    "churn_risk",
-    "clv_tier",
-]
 
 
 def customer_summary(order_days: pd.DataFrame, *, today: dt.date) -> pd.DataFrame:
@@ -217,20 +210,12 @@ def _save_fit(workspace: Workspace, **values) -> ModelFit:
     return fit
 
 
-@transaction.atomic
-def _write_predictions(workspace: Workspace, summary: pd.DataFrame) -> None:
-    """Predictions are columns on Customer (segments filter on them); written here in bulk, nothing else."""
+def _write_predictions(workspace: Workspace, summary: pd.DataFrame) -> int:
+    """Predictions are columns on Customer (segments filter on them); customers own the row, so they are written
+    through ``customers_set_scores`` in one bulk call. Customers no longer in the fitted population (all orders
+    cancelled, merged away) lose their old predictions (``reset_others``)."""
     now = timezone.now()
-    # Customers no longer in the population (all orders cancelled, merged away) must not keep old predictions.
-    Customer.objects.filter(workspace=workspace, probability_alive__isnull=False).update(
-        probability_alive=None,
-        expected_orders_90d=None,
-        predicted_clv=None,
-        predicted_next_order_at=None,
-        churn_risk="",
-        clv_tier="",
-    )
-    records = [
+    rows = [
         (
             int(customer_id),
             float(row.probability_alive),
@@ -242,37 +227,4 @@ def _write_predictions(workspace: Workspace, summary: pd.DataFrame) -> None:
         )
         for customer_id, row in summary.iterrows()
     ]
-    if connection.vendor == "postgresql":
-        _write_predictions_postgres(workspace, records)
-        return
-    objects = [
-        Customer(
-            id=r[0],
-            probability_alive=r[1],
-            expected_orders_90d=r[2],
-            predicted_clv=r[3],
-            predicted_next_order_at=r[4],
-            churn_risk=r[5],
-            clv_tier=r[6],
-        )
-        for r in records
-    ]
-    Customer.objects.filter(workspace=workspace).bulk_update(objects, PREDICTION_FIELDS, batch_size=500)
-
-
-def _write_predictions_postgres(workspace: Workspace, records: list[tuple]) -> None:
-    table = Customer._meta.db_table
-    with connection.cursor() as cursor:
-        for start in range(0, len(records), 5000):
-            batch = records[start : start + 5000]
-            placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(batch))
-            cursor.execute(
-                f"""
-                UPDATE {table} AS c SET probability_alive = v.alive::float8, expected_orders_90d = v.expected::float8,
-                    predicted_clv = v.clv::numeric, predicted_next_order_at = v.next_at::timestamptz,
-                    churn_risk = v.churn, clv_tier = v.tier
-                FROM (VALUES {placeholders}) AS v(id, alive, expected, clv, next_at, churn, tier)
-                WHERE c.id = v.id::bigint AND c.workspace_id = %s
-                """,  # noqa: S608 - table name from model meta, values parameterised
-                [value for record in batch for value in record] + [workspace.id],
-            )
+    return customers_set_scores(workspace=workspace, fields=PREDICTION_FIELDS, rows=rows, reset_others=True)

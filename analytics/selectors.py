@@ -10,38 +10,10 @@ import pandas as pd
 from django.db import connection
 from django.db.models import Avg, Count, Exists, OuterRef, Q, Sum
 
-from analytics.models import CohortMetrics, DailyMetrics, ModelFit, ProductDailyMetrics
+from analytics.models import DAILY_SUM_FIELDS, CohortMetrics, DailyMetrics, ModelFit, ProductDailyMetrics
 from crm.models import Workspace
 
-SUM_FIELDS = [
-    "revenue",
-    "orders",
-    "guest_orders",
-    "discount_total",
-    "new_customers",
-    "new_customer_revenue",
-    "new_customer_orders",
-    "returning_customer_revenue",
-    "returning_customer_orders",
-    "customers_activated",
-    "customers_lapsed",
-    "sessions",
-    "sessions_with_product_view",
-    "sessions_with_cart",
-    "sessions_with_checkout",
-    "sessions_with_order",
-    "session_seconds",
-    "page_views",
-    "carts_started",
-    "carts_abandoned",
-    "carts_recovered",
-    "nps_responses",
-    "nps_promoters",
-    "nps_detractors",
-    "csat_responses",
-    "csat_satisfied",
-]
-DAY_FIELDS = ["date", *SUM_FIELDS, "customers_ordered"]
+DAY_FIELDS = ["date", *DAILY_SUM_FIELDS, "customers_ordered"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,7 +83,7 @@ def daily_rows(*, workspace: Workspace, date_range: DateRange, fields: list[str]
 
 def daily_frame(*, workspace: Workspace, date_range: DateRange, fields: list[str] | None = None) -> pd.DataFrame:
     """Daily rollups for the range, one row per day (missing days filled with zeros)."""
-    wanted = fields or ["date", *SUM_FIELDS, "customers_ordered"]
+    wanted = fields or DAY_FIELDS
     frame = pd.DataFrame.from_records(
         daily_rows(workspace=workspace, date_range=date_range, fields=wanted), columns=wanted
     )
@@ -229,7 +201,7 @@ def overview(*, workspace: Workspace, date_range: DateRange) -> Overview:
     counts_now, counts_before = range_customer_counts_sql(workspace=workspace, periods=[date_range, previous])
 
     def figures(period_rows: list[dict], counts: dict, start_active: int, end_active: int, end_day: dt.date):
-        totals = {name: float(sum(r[name] for r in period_rows)) for name in SUM_FIELDS}
+        totals = {name: float(sum(r[name] for r in period_rows)) for name in DAILY_SUM_FIELDS}
         revenue_so_far, customers_so_far = cumulative[end_day]
         return {
             "revenue": totals["revenue"],
@@ -258,7 +230,7 @@ def overview(*, workspace: Workspace, date_range: DateRange) -> Overview:
     before["predicted_clv"] = None
 
     by_day = {r["date"]: r for r in current_rows}
-    empty_day = dict.fromkeys(SUM_FIELDS, 0) | {"customers_ordered": 0}
+    empty_day = dict.fromkeys(DAILY_SUM_FIELDS, 0) | {"customers_ordered": 0}
 
     def series(key: str) -> list[float | None]:
         out: list[float | None] = []
@@ -343,58 +315,56 @@ def cohort_frame(*, workspace: Workspace, since: dt.date) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows, columns=columns)
 
 
-def rfm_group_figures(*, workspace: Workspace, date_range: DateRange) -> pd.DataFrame:
-    """Per RFM group: customers, how many ordered in the range (conversion) and their revenue in the range."""
-    from analytics.services import local_bounds
-    from customers.models import Customer
+def _spend_in_range_sql() -> str:
+    """Net revenue per customer of the orders placed in [%s, %s) of workspace %s (not cancelled)."""
+    from customers.models import Order
 
-    lower, upper = local_bounds(workspace, date_range.start, date_range.end)
-    in_range = Q(orders__placed_at__gte=lower, orders__placed_at__lt=upper) & ~Q(orders__status="cancelled")
-    rows = (
-        Customer.objects.filter(workspace=workspace, merged_into__isnull=True)
-        .exclude(rfm_group="")
-        .values("rfm_group")
-        .annotate(
-            customers=Count("id", distinct=True),
-            ordered=Count("id", filter=in_range, distinct=True),
-            revenue=Sum("orders__net_total", filter=in_range, default=Decimal("0")),
-        )
-        .order_by("-revenue")
+    return (
+        "SELECT o.customer_id, SUM(o.net_total) AS revenue "  # noqa: S608 - table name from model meta
+        f"FROM {connection.ops.quote_name(Order._meta.db_table)} o WHERE o.workspace_id = %s AND o.placed_at >= %s "
+        "AND o.placed_at < %s AND o.status <> 'cancelled' AND o.customer_id IS NOT NULL GROUP BY o.customer_id"
     )
-    frame = pd.DataFrame.from_records(rows, columns=["rfm_group", "customers", "ordered", "revenue"])
+
+
+def _group_frame(rows: list, key: str) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(rows, columns=[key, "customers", "ordered", "revenue"])
     if frame.empty:
         return frame.assign(conversion=[])
     frame["revenue"] = frame["revenue"].astype(float)
     frame["conversion"] = frame["ordered"] / frame["customers"]
     return frame
+
+
+def rfm_group_figures(*, workspace: Workspace, date_range: DateRange) -> pd.DataFrame:
+    """Per RFM group: customers, how many ordered in the range (conversion) and their revenue in the range. The
+    range's orders are summed per customer once and joined to the customers by id."""
+    from analytics.services import local_bounds
+    from customers.models import Customer
+
+    lower, upper = local_bounds(workspace, date_range.start, date_range.end)
+    sql = (
+        f"WITH spend AS ({_spend_in_range_sql()}) "  # noqa: S608 - table names from model meta
+        "SELECT c.rfm_group, COUNT(*), COUNT(spend.customer_id), COALESCE(SUM(spend.revenue), 0) AS revenue "
+        f"FROM {connection.ops.quote_name(Customer._meta.db_table)} c "
+        "LEFT JOIN spend ON spend.customer_id = c.id "
+        "WHERE c.workspace_id = %s AND c.merged_into_id IS NULL AND c.rfm_group <> '' "
+        "GROUP BY c.rfm_group ORDER BY revenue DESC, c.rfm_group"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [workspace.pk, lower, upper, workspace.pk])
+        rows = cursor.fetchall()
+    return _group_frame(rows, "rfm_group")
 
 
 def segment_figures(*, workspace: Workspace, date_range: DateRange, limit: int = 15) -> pd.DataFrame:
     """Per segment (the largest by revenue in the range): members, members who ordered in the range, revenue."""
     from analytics.services import local_bounds
-    from segments.models import SegmentMembership
+    from segments.selectors import segment_member_order_figures
 
     lower, upper = local_bounds(workspace, date_range.start, date_range.end)
-    in_range = Q(customer__orders__placed_at__gte=lower, customer__orders__placed_at__lt=upper) & ~Q(
-        customer__orders__status="cancelled"
-    )
-    rows = (
-        SegmentMembership.objects.filter(workspace=workspace)
-        .values("segment__name")
-        .annotate(
-            customers=Count("customer_id", distinct=True),
-            ordered=Count("customer_id", filter=in_range, distinct=True),
-            revenue=Sum("customer__orders__net_total", filter=in_range, default=Decimal("0")),
-        )
-        .order_by("-revenue", "segment__name")[:limit]
-    )
-    frame = pd.DataFrame.from_records(rows, columns=["segment__name", "customers", "ordered", "revenue"])
-    frame = frame.rename(columns={"segment__name": "segment"})
-    if frame.empty:
-        return frame.assign(conversion=[])
-    frame["revenue"] = frame["revenue"].astype(float)
-    frame["conversion"] = frame["ordered"] / frame["customers"]
-    return frame
+    figures = segment_member_order_figures(workspace=workspace, placed_from=lower, placed_before=upper, limit=limit)
+    rows = [(item.segment, item.members, item.members_who_ordered, item.revenue) for item in figures]
+    return _group_frame(rows, "segment")
 
 
 def model_fit(*, workspace: Workspace) -> ModelFit | None:

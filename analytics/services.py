@@ -7,16 +7,26 @@ source rows and overwrites them, so it can be called as often as wanted, concurr
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pandas as pd
 from django.db import transaction
-from django.db.models import Count, DateField, Max, Min, Q, Sum
+from django.db.models import Count, DateField, DateTimeField, ExpressionWrapper, F, Max, Q, Sum
 from django.db.models.functions import ExtractHour, TruncDate, TruncMonth
 from django.utils import timezone
 
-from analytics.models import CohortMetrics, DailyMetrics, ProductDailyMetrics, RollupState
+from analytics.models import (
+    DAILY_ACTIVITY_FIELDS,
+    DAILY_CUSTOMER_FIELDS,
+    DAILY_PLAIN_FIELDS,
+    CohortMetrics,
+    DailyMetrics,
+    ProductDailyMetrics,
+    RollupState,
+    daily_zeros,
+)
 from analytics.transforms import (
     ACTIVE_WINDOW_DAYS,
     STOREFRONT_TYPES,
@@ -70,8 +80,9 @@ def rollups_rebuild(*, workspace: Workspace) -> int:
         CohortMetrics.objects.filter(workspace=workspace).delete()
         return 0
     DailyMetrics.objects.filter(workspace=workspace, date__lt=start).delete()
+    watermark = _watermark(workspace)
     days = rollups_refresh(workspace=workspace, start=start, end=today)
-    RollupState.objects.filter(workspace=workspace).update(last_full_rebuild_at=timezone.now())
+    _save_watermark(workspace, watermark, last_full_rebuild_at=timezone.now())
     return days
 
 
@@ -86,19 +97,45 @@ def rollups_refresh(*, workspace: Workspace, start: dt.date, end: dt.date) -> in
     end = min(end, today)
     if end < start:
         return 0
-    started_at = timezone.now()  # the watermark: rows changed while this runs are picked up by the next refresh
+    # A range refresh does not move the change cursor (only rollups_refresh_changed and a rebuild, which look at
+    # every day, may), except on a workspace's very first refresh.
+    first_watermark = None if RollupState.objects.filter(workspace=workspace).exists() else _watermark(workspace)
+    _refresh_plain_range(workspace=workspace, start=start, end=end)
+    _refresh_customer_days(workspace=workspace, start=start, end=end, today=today)
+    _refresh_cohorts(workspace=workspace, start=start, end=end)
+    if first_watermark is not None:
+        _save_watermark(workspace, first_watermark)
+    return (end - start).days + 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Watermark:
+    """Where the next incremental refresh starts reading: orders and carts changed at or after ``changed_since``
+    (the time the refresh started), storefront events with an id above ``last_event_id``."""
+
+    changed_since: dt.datetime
+    last_event_id: int
+
+
+def _watermark(workspace: Workspace) -> Watermark:
+    newest = Event.objects.filter(workspace=workspace).order_by("-id").values_list("id", flat=True).first()
+    return Watermark(changed_since=timezone.now(), last_event_id=newest or 0)
+
+
+def _save_watermark(workspace: Workspace, watermark: Watermark, **extra) -> None:
+    RollupState.objects.update_or_create(
+        workspace=workspace,
+        defaults={"last_refreshed_at": watermark.changed_since, "last_event_id": watermark.last_event_id, **extra},
+    )
+
+
+def _refresh_plain_range(*, workspace: Workspace, start: dt.date, end: dt.date) -> None:
     chunk_days = _chunk_days(workspace=workspace, start=start, end=end)
     chunk_start = start
     while chunk_start <= end:
         chunk_end = min(chunk_start + dt.timedelta(days=chunk_days - 1), end)
         _refresh_days(workspace=workspace, start=chunk_start, end=chunk_end)
         chunk_start = chunk_end + dt.timedelta(days=1)
-    _refresh_customer_days(workspace=workspace, start=start, end=end, today=today)
-    _refresh_cohorts(workspace=workspace, start=start, end=end)
-    state, _ = RollupState.objects.get_or_create(workspace=workspace)
-    state.last_refreshed_at = started_at
-    state.save(update_fields=["last_refreshed_at"])
-    return (end - start).days + 1
 
 
 def _chunk_days(*, workspace: Workspace, start: dt.date, end: dt.date) -> int:
@@ -114,32 +151,151 @@ def _chunk_days(*, workspace: Workspace, start: dt.date, end: dt.date) -> int:
     return max(7, min(days, int(days * CHUNK_ROWS / max(rows, 1))))
 
 
-def rollups_refresh_for_instants(*, workspace: Workspace, instants: list[dt.datetime]) -> int:
-    """Refresh the local days an ingestion touched (e.g. the placed_at of upserted orders)."""
-    if not instants:
-        return 0
-    days = [timezone.localtime(moment, workspace.tzinfo).date() for moment in instants]
-    return rollups_refresh(workspace=workspace, start=min(days), end=max(days))
+# Rows committed by a transaction that began before a refresh started but committed after it carry an updated_at
+# just before the refresh's watermark: the next refresh reads this far back so they are not missed.
+CURSOR_OVERLAP = dt.timedelta(minutes=2)
+# A session counts on the day it starts, and the refresh reads events this far around a day: an event can move a
+# session that began this long before it (on the previous day, just after midnight).
+SESSION_REACH = dt.timedelta(hours=6)
+# Beyond this many changed customers (a large import) one range refresh is cheaper than day-by-day bookkeeping.
+MAX_DIRTY_CUSTOMERS = 20_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class DirtyDays:
+    """What an incremental refresh must recompute."""
+
+    days: set[dt.date]  # per-day sums: orders, carts, sessions, surveys, products
+    customer_days: set[dt.date]  # new/returning, reach arrays, activations and lapses
+    cohort_months: set[dt.date]  # first day of each month whose cohort cells change
+    last_event_id: int
+
+
+def rollups_dirty_days(*, workspace: Workspace, since: dt.datetime, after_event_id: int) -> DirtyDays | None:
+    """The local days whose rollups changed: days of orders and carts changed since ``since`` (``updated_at``),
+    days of storefront events with an id above ``after_event_id``, and today. None when so many customers
+    changed that a range refresh is the cheaper way.
+
+    An order changes more than its own day x: for its customer it also moves the next order day (its gap and
+    activation; the one after too when x is, or was, the first order day, as ranks shift), the day x + window
+    (when x stops being active) and p + window for the previous order day p when x is within p's window (p's
+    lapse appears or goes away). Days after today are written when they come. Cohort cells move for x's month,
+    and for every month of the customer's orders when x is (or was) their first order day. A new order today
+    from any customer therefore dirties today only.
+    """
+    tz = workspace.tzinfo
+    today = workspace.today()
+    days: set[dt.date] = {today}
+    dirty_pairs: set[tuple[int, dt.date]] = set()
+    for day, customer_id in (
+        Order.objects.filter(workspace=workspace, updated_at__gte=since)
+        .annotate(day=TruncDate("placed_at", tzinfo=tz))
+        .values_list("day", "customer_id")
+        .distinct()
+    ):
+        days.add(day)
+        if customer_id is not None:
+            dirty_pairs.add((customer_id, day))
+    days.update(
+        Cart.objects.filter(workspace=workspace, updated_at__gte=since)
+        .annotate(day=TruncDate("started_at", tzinfo=tz))
+        .values_list("day", flat=True)
+        .distinct()
+    )
+    new_events = Event.objects.filter(workspace=workspace, id__gt=after_event_id, type__in=STOREFRONT_TYPES)
+    last_event_id = after_event_id
+    for day, early_day, newest in (
+        new_events.annotate(
+            day=TruncDate("occurred_at", tzinfo=tz),
+            early_day=TruncDate(
+                ExpressionWrapper(F("occurred_at") - SESSION_REACH, output_field=DateTimeField()), tzinfo=tz
+            ),
+        )
+        .values("day", "early_day")
+        .annotate(newest=Max("id"))
+        .values_list("day", "early_day", "newest")
+    ):
+        days.update((day, early_day))
+        last_event_id = max(last_event_id, newest)
+    customers = {customer_id for customer_id, _ in dirty_pairs}
+    if len(customers) > MAX_DIRTY_CUSTOMERS:
+        return None
+    history: dict[int, list[dt.date]] = {}
+    for customer_id, day in (
+        Order.objects.filter(workspace=workspace, customer_id__in=customers)
+        .exclude(status=OrderStatus.CANCELLED)
+        .annotate(day=TruncDate("placed_at", tzinfo=tz))
+        .values_list("customer_id", "day")
+        .distinct()
+    ):
+        history.setdefault(customer_id, []).append(day)
+    customer_days: set[dt.date] = set()
+    cohort_months: set[dt.date] = set()
+    for customer_id, day in dirty_pairs:
+        order_days = sorted(history.get(customer_id, []))
+        later = [d for d in order_days if d > day]
+        earlier = [d for d in order_days if d < day]
+        customer_days.update([day, day + WINDOW, *later[:1]])
+        if earlier and earlier[-1] + WINDOW > day:  # the previous day's lapse appears or goes away
+            customer_days.add(earlier[-1] + WINDOW)
+        cohort_months.add(day.replace(day=1))
+        if not earlier:  # x is, or was, the first order day: ranks shift and the customer's cohort may move
+            customer_days.update(later[:2])
+            cohort_months.update(d.replace(day=1) for d in order_days)
+    return DirtyDays(
+        days={day for day in days if day <= today},
+        customer_days={day for day in customer_days if day <= today},
+        cohort_months=cohort_months,
+        last_event_id=last_event_id,
+    )
 
 
 def rollups_refresh_changed(*, workspace: Workspace) -> int:
-    """Refresh the days of orders and carts changed since the last refresh (a backfilled import, a refund on an
-    old order), and always today and yesterday (storefront events arrive all the time)."""
+    """The minute tick's refresh: recompute only the days that changed since the last one (see
+    ``rollups_dirty_days``), then move the cursor. Returns the number of days recomputed."""
     state = RollupState.objects.filter(workspace=workspace).first()
     if state is None or state.last_refreshed_at is None:
         return rollups_rebuild(workspace=workspace)
-    since = state.last_refreshed_at
-    instants = []
-    for queryset, field in (
-        (Order.objects.filter(workspace=workspace, updated_at__gte=since), "placed_at"),
-        (Cart.objects.filter(workspace=workspace, updated_at__gte=since), "started_at"),
-    ):
-        span = queryset.aggregate(first=Min(field), last=Max(field))
-        instants += [moment for moment in span.values() if moment is not None]
-    today = workspace.today()
-    days = [timezone.localtime(moment, workspace.tzinfo).date() for moment in instants]
-    start = min([*days, today - dt.timedelta(days=1)])
-    return rollups_refresh(workspace=workspace, start=start, end=today)
+    watermark = _watermark(workspace)
+    # A cursor saved before events were tracked (0) starts at the newest event rather than reading them all.
+    after_event_id = state.last_event_id or watermark.last_event_id
+    dirty = rollups_dirty_days(
+        workspace=workspace, since=state.last_refreshed_at - CURSOR_OVERLAP, after_event_id=after_event_id
+    )
+    if dirty is None:
+        start = Order.objects.filter(workspace=workspace, updated_at__gte=state.last_refreshed_at - CURSOR_OVERLAP)
+        first = start.order_by("placed_at").values_list("placed_at", flat=True).first()
+        first_day = timezone.localtime(first, workspace.tzinfo).date() if first else workspace.today()
+        days = rollups_refresh(workspace=workspace, start=first_day, end=workspace.today())
+        _save_watermark(workspace, watermark)
+        return days
+    for run_start, run_end in _runs(dirty.days):
+        _refresh_plain_range(workspace=workspace, start=run_start, end=run_end)
+    for batch in _batches(sorted(dirty.customer_days), 62):
+        _refresh_customer_day_set(workspace=workspace, days=batch)
+    for month in sorted(dirty.cohort_months):
+        _refresh_cohorts(workspace=workspace, start=month, end=_month_end(month))
+    _save_watermark(workspace, Watermark(changed_since=watermark.changed_since, last_event_id=dirty.last_event_id))
+    return len(dirty.days | dirty.customer_days)
+
+
+def _runs(days: set[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Consecutive days grouped into (first, last) runs."""
+    runs: list[tuple[dt.date, dt.date]] = []
+    for day in sorted(days):
+        if runs and day == runs[-1][1] + dt.timedelta(days=1):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _batches(items: list, size: int) -> list[list]:
+    return [items[index : index + size] for index in range(0, len(items), size)]
+
+
+def _month_end(month: dt.date) -> dt.date:
+    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
 
 
 def rollups_refresh_recent(*, workspace: Workspace, days: int = 2) -> int:
@@ -240,7 +396,9 @@ def _refresh_days(*, workspace: Workspace, start: dt.date, end: dt.date) -> None
 
     # Days without any activity need no row (readers treat a missing day as zeros): zero the range in one
     # statement, then write only the days that have something.
-    DailyMetrics.objects.filter(workspace=workspace, date__gte=start, date__lte=end).update(**_SUM_ZEROS)
+    DailyMetrics.objects.filter(workspace=workspace, date__gte=start, date__lte=end).update(
+        **_PLAIN_ZEROS, refreshed_at=timezone.now()
+    )
     objects = []
     for values in rows.values():
         if len(values) == 1:
@@ -249,40 +407,15 @@ def _refresh_days(*, workspace: Workspace, start: dt.date, end: dt.date) -> None
         values.setdefault("orders_by_hour", [0] * 24)
         objects.append(DailyMetrics(workspace=workspace, **values))
     DailyMetrics.objects.bulk_create(
-        objects, update_conflicts=True, unique_fields=["workspace", "date"], update_fields=sorted(_SUM_FIELDS)
+        objects,
+        update_conflicts=True,
+        unique_fields=["workspace", "date"],
+        update_fields=[*DAILY_PLAIN_FIELDS, "refreshed_at"],
     )
     _refresh_products(workspace=workspace, start=start, end=end, lower=lower, upper=upper)
 
 
-_SUM_FIELDS = {
-    "revenue",
-    "orders",
-    "discount_total",
-    "guest_orders",
-    "sessions",
-    "sessions_with_product_view",
-    "sessions_with_cart",
-    "sessions_with_checkout",
-    "sessions_with_order",
-    "session_seconds",
-    "page_views",
-    "events_by_hour",
-    "orders_by_hour",
-    "carts_started",
-    "carts_abandoned",
-    "carts_recovered",
-    "nps_responses",
-    "nps_promoters",
-    "nps_detractors",
-    "csat_responses",
-    "csat_satisfied",
-}
-
-
-_SUM_ZEROS: dict[str, Any] = {
-    name: ([] if name.endswith("_by_hour") else ZERO if name in ("revenue", "discount_total") else 0)
-    for name in _SUM_FIELDS
-}
+_PLAIN_ZEROS: dict[str, Any] = daily_zeros(DAILY_PLAIN_FIELDS)
 
 
 def _hourly(queryset, field: str, tz) -> list[tuple[dt.date, int, int]]:
@@ -355,17 +488,59 @@ def _refresh_products(*, workspace: Workspace, start: dt.date, end: dt.date, low
 # --- customer-level figures: new/returning, distinct counts, active customers -------------------------------------
 
 
-_CUSTOMER_FIELDS = [
-    "customers_ordered",
-    "new_customers",
-    "new_customer_revenue",
-    "new_customer_orders",
-    "returning_customers",
-    "returning_customer_revenue",
-    "returning_customer_orders",
-    "second_order_reach",
-    "later_order_reach",
-]
+def _customer_frames(workspace: Workspace, affected) -> tuple[pd.DataFrame, pd.Series]:
+    """Per-day customer figures and lapses computed from the whole order-day history of ``affected`` customers
+    (a values("customer_id") queryset)."""
+    history = (
+        _identified_orders(workspace)
+        .filter(customer_id__in=affected)
+        .annotate(day=TruncDate("placed_at", tzinfo=workspace.tzinfo))
+        .values("customer_id", "day")
+        .annotate(revenue=Sum("net_total"), orders=Count("id"))
+    )
+    order_days = pd.DataFrame.from_records(history, columns=["customer_id", "day", "revenue", "orders"])
+    if order_days.empty:
+        return pd.DataFrame(), pd.Series(dtype=int)
+    order_days["revenue"] = order_days["revenue"].astype(float)
+    flags = order_day_flags(order_days)
+    per_day = daily_customer_metrics(flags)
+    per_day.index = per_day.index.date
+    lapses = daily_lapses(flags)
+    lapses.index = lapses.index.date
+    return per_day, lapses
+
+
+def _identified_orders(workspace: Workspace):
+    return Order.objects.filter(workspace=workspace, customer__isnull=False).exclude(status=OrderStatus.CANCELLED)
+
+
+def _customer_row(per_day: pd.DataFrame, lapses: pd.Series, day: dt.date, *, with_figures: bool) -> dict[str, Any]:
+    values = per_day.loc[day] if day in per_day.index else None
+    row: dict[str, Any] = {
+        "customers_activated": int(values["customers_activated"]) if values is not None else 0,
+        "customers_lapsed": int(lapses.get(day, 0)),
+    }
+    if with_figures:
+        row.update(daily_zeros(DAILY_CUSTOMER_FIELDS))
+        if values is not None:
+            for field in DAILY_CUSTOMER_FIELDS:
+                if field.endswith("_reach"):
+                    row[field] = values[field]
+                elif field.endswith("_revenue"):
+                    row[field] = Decimal(str(round(float(values[field]), 2)))
+                else:
+                    row[field] = int(values[field])
+    return row
+
+
+def _write_customer_rows(workspace: Workspace, rows: dict[dt.date, dict[str, Any]], fields: list[str]) -> None:
+    DailyMetrics.objects.bulk_create(
+        [DailyMetrics(workspace=workspace, date=day, **values) for day, values in rows.items()],
+        update_conflicts=True,
+        unique_fields=["workspace", "date"],
+        update_fields=[*fields, "refreshed_at"],
+        batch_size=1000,
+    )
 
 
 @transaction.atomic
@@ -376,78 +551,49 @@ def _refresh_customer_days(*, workspace: Workspace, start: dt.date, end: dt.date
     later, so those later days are rewritten too. Only the customers who ordered on the affected days (or a
     window before them) are loaded, with their whole order history.
     """
-    tz = workspace.tzinfo
     spell_end = min(end + WINDOW, today)
-    base = Order.objects.filter(workspace=workspace, customer__isnull=False).exclude(status=OrderStatus.CANCELLED)
     lower, upper = local_bounds(workspace, start, spell_end)
     back_lower, back_upper = local_bounds(workspace, start - WINDOW, spell_end - WINDOW)
-    affected = base.filter(
-        Q(placed_at__gte=lower, placed_at__lt=upper) | Q(placed_at__gte=back_lower, placed_at__lt=back_upper)
-    ).values("customer_id")
-    history = (
-        base.filter(customer_id__in=affected)
-        .annotate(day=TruncDate("placed_at", tzinfo=tz))
-        .values("customer_id", "day")
-        .annotate(revenue=Sum("net_total"), orders=Count("id"))
+    affected = (
+        _identified_orders(workspace)
+        .filter(Q(placed_at__gte=lower, placed_at__lt=upper) | Q(placed_at__gte=back_lower, placed_at__lt=back_upper))
+        .values("customer_id")
     )
-    order_days = pd.DataFrame.from_records(history, columns=["customer_id", "day", "revenue", "orders"])
-    if order_days.empty:
-        per_day = pd.DataFrame()
-        lapses = pd.Series(dtype=int)
-    else:
-        order_days["revenue"] = order_days["revenue"].astype(float)
-        flags = order_day_flags(order_days)
-        per_day = daily_customer_metrics(flags)
-        per_day.index = per_day.index.date
-        lapses = daily_lapses(flags)
-        lapses.index = lapses.index.date
-
+    per_day, lapses = _customer_frames(workspace, affected)
     DailyMetrics.objects.filter(workspace=workspace, date__gte=start, date__lte=end).update(
-        customers_ordered=0,
-        new_customers=0,
-        new_customer_revenue=ZERO,
-        new_customer_orders=0,
-        returning_customers=0,
-        returning_customer_revenue=ZERO,
-        returning_customer_orders=0,
-        second_order_reach=[],
-        later_order_reach=[],
+        **daily_zeros(DAILY_CUSTOMER_FIELDS)
     )
     DailyMetrics.objects.filter(workspace=workspace, date__gte=start, date__lte=spell_end).update(
-        customers_activated=0, customers_lapsed=0
+        **daily_zeros(DAILY_ACTIVITY_FIELDS)
     )
-    inside: list[DailyMetrics] = []
-    after: list[DailyMetrics] = []
-    for day in sorted(set(per_day.index) | set(lapses.index)):
-        if not start <= day <= spell_end:
-            continue
-        values = per_day.loc[day] if day in per_day.index else None
-        row: dict[str, Any] = {
-            "customers_activated": int(values["customers_activated"]) if values is not None else 0,
-            "customers_lapsed": int(lapses.get(day, 0)),
-        }
-        if day <= end and values is not None:
-            for field in _CUSTOMER_FIELDS:
-                if field.endswith("_reach"):
-                    row[field] = values[field]
-                elif field.endswith("_revenue"):
-                    row[field] = Decimal(str(round(float(values[field]), 2)))
-                else:
-                    row[field] = int(values[field])
-        (inside if day <= end else after).append(DailyMetrics(workspace=workspace, date=day, **row))
-    DailyMetrics.objects.bulk_create(
-        inside,
-        update_conflicts=True,
-        unique_fields=["workspace", "date"],
-        update_fields=[*_CUSTOMER_FIELDS, "customers_activated", "customers_lapsed"],
-        batch_size=1000,
+    days = [day for day in sorted(set(per_day.index) | set(lapses.index)) if start <= day <= spell_end]
+    _write_customer_rows(
+        workspace,
+        {day: _customer_row(per_day, lapses, day, with_figures=True) for day in days if day <= end},
+        [*DAILY_CUSTOMER_FIELDS, *DAILY_ACTIVITY_FIELDS],
     )
-    DailyMetrics.objects.bulk_create(
-        after,
-        update_conflicts=True,
-        unique_fields=["workspace", "date"],
-        update_fields=["customers_activated", "customers_lapsed"],
-        batch_size=1000,
+    _write_customer_rows(
+        workspace,
+        {day: _customer_row(per_day, lapses, day, with_figures=False) for day in days if day > end},
+        DAILY_ACTIVITY_FIELDS,
+    )
+
+
+@transaction.atomic
+def _refresh_customer_day_set(*, workspace: Workspace, days: list[dt.date]) -> None:
+    """Customer figures and activity moves of some scattered days, exactly: a day's figures come from the
+    customers who ordered on it, its lapses from those who ordered a window before; only those are loaded."""
+    if not days:
+        return
+    wanted = Q()
+    for run_start, run_end in _runs(set(days) | {day - WINDOW for day in days}):
+        lower, upper = local_bounds(workspace, run_start, run_end)
+        wanted |= Q(placed_at__gte=lower, placed_at__lt=upper)
+    per_day, lapses = _customer_frames(workspace, _identified_orders(workspace).filter(wanted).values("customer_id"))
+    _write_customer_rows(
+        workspace,
+        {day: _customer_row(per_day, lapses, day, with_figures=True) for day in days},
+        [*DAILY_CUSTOMER_FIELDS, *DAILY_ACTIVITY_FIELDS],
     )
 
 

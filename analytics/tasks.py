@@ -3,14 +3,16 @@
 import datetime as dt
 
 from celery import shared_task
+from django.db import transaction
 from django.utils import timezone
 
 from analytics import services
 from analytics.models import RollupState
 from crm.tasking import workspace_scope
 
-# Today's rollups are refreshed by the minute tick at most this often (orders also refresh their days directly).
-REFRESH_EVERY = dt.timedelta(minutes=10)
+# The minute tick refreshes the days that changed (analytics.services.rollups_dirty_days) once a minute; a little
+# under a minute so the beat's jitter never skips a tick.
+REFRESH_EVERY = dt.timedelta(seconds=50)
 
 
 @shared_task(autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3)
@@ -33,17 +35,19 @@ def rollups_rebuild(workspace_id: int) -> int:
 
 @shared_task
 def rollups_refresh_if_due(workspace_id: int) -> int:
-    """Minute tick: when the last refresh is older than REFRESH_EVERY, refresh today, yesterday and the days of
-    any order or cart changed since."""
+    """Minute tick: refresh the days whose orders, carts or storefront events changed since the last refresh.
+    The workspace's RollupState row is locked for the run; a tick that finds it locked (the previous one still
+    running) skips rather than queueing up behind it."""
     with workspace_scope(workspace_id) as workspace:
         if workspace is None:
             return 0
-        state = RollupState.objects.filter(workspace=workspace).first()
-        if state is None or state.last_refreshed_at is None:
-            return 0  # never built: the dashboard or the nightly run builds it in full
-        if timezone.now() - state.last_refreshed_at < REFRESH_EVERY:
-            return 0
-        return services.rollups_refresh_changed(workspace=workspace)
+        with transaction.atomic():
+            state = RollupState.objects.select_for_update(skip_locked=True).filter(workspace=workspace).first()
+            if state is None or state.last_refreshed_at is None:
+                return 0  # never built (the dashboard or the nightly run builds it in full), or being refreshed
+            if timezone.now() - state.last_refreshed_at < REFRESH_EVERY:
+                return 0
+            return services.rollups_refresh_changed(workspace=workspace)
 
 
 @shared_task

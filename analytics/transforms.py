@@ -1,5 +1,6 @@
 """Pure pandas/numpy transforms: DataFrames in, DataFrames out. No database access; the SQL that feeds them lives
-in ``analytics.services`` (rollups) and ``analytics.selectors`` (reads)."""
+in ``analytics.services`` (rollups) and ``analytics.selectors`` (reads). Output columns named after DailyMetrics
+columns take their names from ``analytics.models``."""
 
 import datetime as dt
 from collections import Counter
@@ -8,6 +9,8 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
+
+from analytics.models import DAILY_CUSTOMER_FIELDS, DAILY_SESSION_FIELDS
 
 ACTIVE_WINDOW_DAYS = 365
 MAX_REACH_DAYS = 1100  # longest range the dashboard allows (3 years): reach arrays need no more entries
@@ -45,18 +48,7 @@ def order_day_flags(order_days: pd.DataFrame, *, window_days: int = ACTIVE_WINDO
 
 def daily_customer_metrics(flags: pd.DataFrame) -> pd.DataFrame:
     """Per day: customer counts, new/returning split and the gap histograms, from ``order_day_flags`` output."""
-    columns = [
-        "customers_ordered",
-        "new_customers",
-        "new_customer_revenue",
-        "new_customer_orders",
-        "returning_customers",
-        "returning_customer_revenue",
-        "returning_customer_orders",
-        "second_order_reach",
-        "later_order_reach",
-        "customers_activated",
-    ]
+    columns = [*DAILY_CUSTOMER_FIELDS, "customers_activated"]
     if flags.empty:
         return pd.DataFrame(columns=columns)
     frame = flags.assign(is_new=flags["rank"] == 1)
@@ -182,15 +174,7 @@ def sessionize(events: pd.DataFrame, *, tz: str, gap: pd.Timedelta = SESSION_GAP
 
 
 def daily_session_metrics(sessions: pd.DataFrame) -> pd.DataFrame:
-    columns = [
-        "sessions",
-        "sessions_with_product_view",
-        "sessions_with_cart",
-        "sessions_with_checkout",
-        "sessions_with_order",
-        "session_seconds",
-        "page_views",
-    ]
+    columns = DAILY_SESSION_FIELDS
     if sessions.empty:
         return pd.DataFrame(columns=columns)
     grouped = sessions.groupby("day")
