@@ -676,10 +676,12 @@ def _activity_q(workspace: Workspace, spec: FieldSpec, node: dict) -> Q:
     if spec.activity in ("product", "category"):
         # Driven from the customer's orders (the (workspace, customer, placed_at) index), then their lines: starting
         # from the lines would make SQLite scan every line of the workspace once per customer.
+        # The lines' own workspace too (same join), so the (workspace, product) and (workspace, category) indexes
+        # are searched by their leading column instead of scanned whole.
         if spec.activity == "product":
-            line_filter: dict[str, Any] = {"lines__product_id": int(value)}
+            line_filter: dict[str, Any] = {"lines__workspace": workspace, "lines__product_id": int(value)}
         else:
-            line_filter = {"lines__category__in": _category_spellings(workspace, value)}
+            line_filter = {"lines__workspace": workspace, "lines__category__in": _category_spellings(workspace, value)}
         orders = Order.objects.filter(workspace=workspace, **line_filter).exclude(status=OrderStatus.CANCELLED)
         if cutoff:
             orders = orders.filter(placed_at__gte=cutoff)

@@ -4,6 +4,7 @@ import csv
 import datetime as dt
 import io
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -63,48 +64,59 @@ def rfm_settings_update(*, workspace: Workspace, window_days: int | None, group_
     return settings
 
 
-def _write_scores(*, workspace: Workspace, changed: pd.DataFrame, now: dt.datetime) -> None:
-    """Bulk write-back through a temporary table: COPY on PostgreSQL, executemany elsewhere; then one UPDATE ... FROM
-    and one INSERT ... SELECT for the group history."""
-    from customers.models import Customer
+def _write_scores(*, workspace: Workspace, changed: pd.DataFrame, now: dt.datetime) -> int:
+    """Scores go through customers' bulk service (the Customer row is theirs); the group history is ours.
 
-    customer_table = connection.ops.quote_name(Customer._meta.db_table)
-    change_table = connection.ops.quote_name(RfmGroupChange._meta.db_table)
-    rows = list(
-        zip(
+    Returns how many customers' stored scores actually changed."""
+    from customers.services import customers_set_scores
+
+    updated = customers_set_scores(
+        workspace=workspace,
+        fields=["rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_group"],
+        rows=zip(
             changed["customer_id"].astype("int64").tolist(),
             changed["recency"].astype("int64").tolist(),
             changed["frequency"].astype("int64").tolist(),
             changed["monetary"].astype("int64").tolist(),
             changed["group"].astype(str).tolist(),
-            changed["old_group"].fillna("").astype(str).tolist(),
             strict=True,
-        )
+        ),
+        also_set={"rfm_scored_at": now},
     )
+    moves = changed[changed["old_group"] != changed["group"]]
+    _insert_group_history(
+        workspace=workspace,
+        rows=zip(
+            moves["customer_id"].astype("int64").tolist(),
+            moves["old_group"].astype(str).tolist(),
+            moves["group"].astype(str).tolist(),
+            strict=True,
+        ),
+        now=now,
+    )
+    return updated
+
+
+def _insert_group_history(*, workspace: Workspace, rows: Iterable[tuple[int, str, str]], now: dt.datetime) -> None:
+    """One RfmGroupChange per (customer_id, from_group, to_group): COPY on PostgreSQL (a first scoring writes one
+    per customer), bulk_create elsewhere."""
+    if connection.vendor != "postgresql":
+        RfmGroupChange.objects.bulk_create(
+            (
+                RfmGroupChange(
+                    workspace=workspace, customer_id=customer_id, from_group=old, to_group=new, changed_at=now
+                )
+                for customer_id, old, new in rows
+            ),
+            batch_size=EVENT_BATCH,
+        )
+        return
+    table = connection.ops.quote_name(RfmGroupChange._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS segments_rfm_new")
-        cursor.execute(
-            "CREATE TEMPORARY TABLE segments_rfm_new (customer_id bigint PRIMARY KEY, r smallint, f smallint,"
-            " m smallint, grp varchar(30), old_grp varchar(30))"
-        )
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy("COPY segments_rfm_new (customer_id, r, f, m, grp, old_grp) FROM STDIN") as copy:  # type: ignore[attr-defined]
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            cursor.executemany("INSERT INTO segments_rfm_new VALUES (%s, %s, %s, %s, %s, %s)", rows)
-        cursor.execute(
-            f"UPDATE {customer_table} SET rfm_recency = t.r, rfm_frequency = t.f, rfm_monetary = t.m,"  # noqa: S608
-            f" rfm_group = t.grp, rfm_scored_at = %s FROM segments_rfm_new t"
-            f" WHERE {customer_table}.id = t.customer_id AND {customer_table}.workspace_id = %s",
-            [now, workspace.pk],
-        )
-        cursor.execute(
-            f"INSERT INTO {change_table} (workspace_id, customer_id, from_group, to_group, changed_at)"  # noqa: S608
-            " SELECT %s, customer_id, old_grp, grp, %s FROM segments_rfm_new WHERE old_grp <> grp",
-            [workspace.pk, now],
-        )
-        cursor.execute("DROP TABLE segments_rfm_new")
+        copy_sql = f"COPY {table} (workspace_id, customer_id, from_group, to_group, changed_at) FROM STDIN"
+        with cursor.cursor.copy(copy_sql) as copy:  # type: ignore[attr-defined]
+            for customer_id, old, new in rows:
+                copy.write_row((workspace.pk, customer_id, old, new, now))
 
 
 def _record_group_change_events(*, workspace: Workspace, changed: pd.DataFrame, now: dt.datetime) -> int:
@@ -157,8 +169,7 @@ def rfm_rescore(*, workspace: Workspace, as_of: dt.datetime | None = None) -> Re
         | (scored["group"].to_numpy() != scored["old_group"].to_numpy())
     )
     changed = scored[is_changed]
-    if not changed.empty:
-        _write_scores(workspace=workspace, changed=changed, now=now)
+    updated = _write_scores(workspace=workspace, changed=changed, now=now) if not changed.empty else 0
     events = _record_group_change_events(workspace=workspace, changed=changed, now=now)
 
     groups, grid = rfm.summarise(scored, stats)
@@ -179,7 +190,7 @@ def rfm_rescore(*, workspace: Workspace, as_of: dt.datetime | None = None) -> Re
         customers=len(scored),
         scored=len(scored) - prospects,
         prospects=prospects,
-        updated=len(changed),
+        updated=updated,
         group_changes=int((changed["old_group"] != changed["group"]).sum()),
         events=events,
     )
