@@ -41,6 +41,7 @@ class Kpi:
     definition: str
     sparkline: list[float | None] = field(default_factory=list)
     is_higher_better: bool = True
+    note: str = ""  # a plain-words explanation shown on the card when the figure needs one
 
     @property
     def delta(self) -> float | None:
@@ -171,7 +172,8 @@ DEFINITIONS = {
     "repeat_rate": "Of the customers who ordered in the period, the share who have ordered on at least two "
     "different days by the end of it.",
     "retention": "(E − N) ÷ S: S = active customers at the start, E = active customers at the end, N = new "
-    "customers in the period. A customer is active while their last order is under 365 days old.",
+    "customers in the period. A customer is active while their last order is under 365 days old. It passes 100% "
+    "when customers who had lapsed come back (they count in E but not in S).",
     "churn": "Customers who lapsed in the period (365 days passed since their last order) ÷ active customers at "
     "the start (S).",
     "historic_clv": "Average revenue per customer so far: revenue from identified customers up to the end of the "
@@ -185,6 +187,18 @@ DEFINITIONS = {
     "nps": "Net Promoter Score of the latest answers given in the period: % promoters (9–10) − % detractors (0–6).",
     "csat": "Customer satisfaction: share of the latest answers given in the period that are 4 or 5 out of 5.",
 }
+
+
+def retention_note(retention: float | None, *, came_back: int, churn: float | None) -> str:
+    """Retention by its definition passes 100% when lapsed customers return; say so in words an owner reads at a
+    glance, with the share of the starting customers still active (100% − churn), which cannot pass 100%."""
+    if retention is None or retention <= 1 or churn is None:
+        return ""
+    customers = "customer" if came_back == 1 else "customers"
+    return (
+        f"Over 100% because {came_back:,} {customers} who had lapsed came back. "
+        f"{1 - churn:.0%} of the customers active at the start are still active."
+    )
 
 
 def overview(*, workspace: Workspace, date_range: DateRange) -> Overview:
@@ -222,6 +236,7 @@ def overview(*, workspace: Workspace, date_range: DateRange) -> Overview:
             if totals["nps_responses"]
             else None,
             "csat": _ratio(totals["csat_satisfied"], totals["csat_responses"]),
+            "came_back": int(totals["customers_activated"]) - counts["new"],
         }
 
     now = figures(current_rows, counts_now, active[marks[1]], active[marks[2]], date_range.end)
@@ -277,6 +292,7 @@ def overview(*, workspace: Workspace, date_range: DateRange) -> Overview:
         ("nps", "NPS", "score", True),
         ("csat", "CSAT", "percent", True),
     ]
+    notes = {"retention": retention_note(now["retention"], came_back=now["came_back"], churn=now["churn"])}
     kpis = [
         Kpi(
             key=key,
@@ -287,6 +303,7 @@ def overview(*, workspace: Workspace, date_range: DateRange) -> Overview:
             definition=DEFINITIONS[key],
             sparkline=series(key),
             is_higher_better=higher,
+            note=notes.get(key, ""),
         )
         for key, label, kind, higher in specs
     ]

@@ -158,6 +158,11 @@ def test_incremental_refresh_of_one_day_matches_a_full_rebuild(workspace):
     # then D comes back: 5 customers, 3 returning, retention (6 - 2) / 3
     assert incremental.kpi("customers").value == 5
     assert incremental.kpi("retention").value == pytest.approx(4 / 3)
+    # over 100%: A and D had lapsed (no order for a year) and came back; of S = {C, E, G}, E lapsed on Mar 10
+    assert incremental.kpi("retention").note == (
+        "Over 100% because 2 customers who had lapsed came back. "
+        "67% of the customers active at the start are still active."
+    )
     assert [(k.key, k.value, k.previous) for k in incremental.kpis] == [
         (k.key, k.value, k.previous) for k in rebuilt.kpis
     ]
@@ -178,3 +183,8 @@ def test_customer_counts_in_sql_match_the_pure_rule(workspace, march_overview):
     assert range_customer_counts(rows, start=MARCH.start) == {"customers": 4, "new": 2, "returning": 2, "repeat": 3}
     assert in_sql[0] == {"customers": 4, "new": 2, "returning": 2, "repeat": 3}
     assert in_sql[1] == {"customers": 1, "new": 1, "returning": 0, "repeat": 0}
+
+
+def test_retention_up_to_100_percent_needs_no_note(march_overview):
+    assert march_overview.kpi("retention").value == 1.0
+    assert march_overview.kpi("retention").note == ""

@@ -222,3 +222,19 @@ def test_segments_chart_table(workspace, owner_client, store):
         "segment,customers,ordered,revenue,conversion",
         "Repeat buyers,3,3,220.0,1.0",
     ]
+
+
+def test_retention_over_100_percent_is_explained_on_its_card(workspace, owner_client, store):
+    # given D, lapsed since 2024, ordering again on Mar 31 (A came back on Mar 5)
+    OrderFactory(workspace=workspace, customer=store["D"], placed_at=dt.datetime(2025, 3, 31, 8, tzinfo=dt.UTC))
+    with scope(workspace=workspace):
+        services.rollups_refresh(workspace=workspace, start=dt.date(2025, 3, 31), end=dt.date(2025, 3, 31))
+
+    html = owner_client.get(f"/w/{workspace.slug}/?{MARCH}").content.decode()
+
+    assert re.search(r'data-testid="kpi-retention">133.3%</div>', html)
+    assert re.search(
+        r'data-testid="kpi-note-retention">.*Over 100% because 2 customers who had lapsed came back\. '
+        r"67% of the customers active at the start are still active\.</div>",
+        html,
+    )
