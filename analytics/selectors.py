@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Avg, Count, Exists, OuterRef, Q, Sum
 
 from analytics.models import DAILY_SUM_FIELDS, CohortMetrics, DailyMetrics, ModelFit, ProductDailyMetrics
+from analytics.transforms import ACTIVE_WINDOW_DAYS
 from crm.models import Workspace
 
 DAY_FIELDS = ["date", *DAILY_SUM_FIELDS, "customers_ordered"]
@@ -189,6 +190,9 @@ DEFINITIONS = {
 }
 
 
+LONG_PERIOD_NOTE = "Shown for periods of up to a year (a customer stays active for a year after an order)."
+
+
 def retention_note(retention: float | None, *, came_back: int, churn: float | None) -> str:
     """Retention by its definition passes 100% when lapsed customers return; say so in words an owner reads at a
     glance, with the share of the starting customers still active (100% − churn), which cannot pass 100%."""
@@ -293,6 +297,12 @@ def overview(*, workspace: Workspace, date_range: DateRange) -> Overview:
         ("csat", "CSAT", "percent", True),
     ]
     notes = {"retention": retention_note(now["retention"], came_back=now["came_back"], churn=now["churn"])}
+    if date_range.days > ACTIVE_WINDOW_DAYS:
+        # Customers acquired inside a period longer than the active window can also lapse inside it, so E − N and
+        # the lapsed count stop describing the customers of S: the figures would be meaningless (even negative).
+        for key in ("retention", "churn"):
+            now[key] = before[key] = None
+            notes[key] = LONG_PERIOD_NOTE
     kpis = [
         Kpi(
             key=key,

@@ -188,3 +188,18 @@ def test_customer_counts_in_sql_match_the_pure_rule(workspace, march_overview):
 def test_retention_up_to_100_percent_needs_no_note(march_overview):
     assert march_overview.kpi("retention").value == 1.0
     assert march_overview.kpi("retention").note == ""
+
+
+def test_retention_and_churn_are_not_shown_for_periods_over_a_year(workspace):
+    # given a 400-day period: customers acquired inside it can lapse inside it, so (E - N) / S loses its meaning
+    build_store(workspace)
+    with scope(workspace=workspace):
+        services.rollups_refresh(workspace=workspace, start=dt.date(2023, 1, 1), end=dt.date(2025, 4, 30))
+        overview = selectors.overview(
+            workspace=workspace, date_range=DateRange(start=dt.date(2024, 2, 25), end=dt.date(2025, 3, 30))
+        )
+
+    for key in ("retention", "churn"):
+        assert (overview.kpi(key).value, overview.kpi(key).previous) == (None, None)
+        assert overview.kpi(key).note == selectors.LONG_PERIOD_NOTE
+    assert overview.kpi("revenue").value == 285.0 + 60.0 + 10.0 + 90.0  # March, C's Feb order, G, E
