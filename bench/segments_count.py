@@ -91,8 +91,8 @@ def _baseline_count(workspace, category: str) -> int:
 
 def run(args) -> list[dict]:
     from segments.compiler import condition as c
+    from segments.compiler import exact_count, rules_queryset
     from segments.compiler import group as g
-    from segments.compiler import rules_queryset
 
     customers = max(2000, int(FULL_CUSTOMERS * args.scale))
     target = "< 150 ms at 1M customers"
@@ -109,9 +109,9 @@ def run(args) -> list[dict]:
         )
         results = []
         for label, rules in (("column rule (RFM group AND spent)", columns), ("marketer's rule (2 EXISTS)", marketer)):
-            count = rules_queryset(rules, workspace=workspace).count()
+            count = exact_count(rules_queryset(rules, workspace=workspace))
             compiled = median_ms(
-                lambda rules=rules: rules_queryset(rules, workspace=workspace).count(), repeat=args.repeat
+                lambda rules=rules: exact_count(rules_queryset(rules, workspace=workspace)), repeat=args.repeat
             )
             results.append((label, rules, count, compiled))
 

@@ -131,7 +131,14 @@ class Customer(TenantModel):
             models.Index(fields=["workspace", "phone"], name="customer_ws_phone"),
             models.Index(fields=["workspace", "last_order_at"], name="customer_ws_last_order"),
             models.Index(fields=["workspace", "total_spent"], name="customer_ws_spent"),
-            models.Index(fields=["workspace", "rfm_group"], name="customer_ws_rfm_group"),
+            # RFM group then spend (with erased_at) over live customers: segment counts like "At risk AND spent
+            # over 500" are index-only scans; no RFM score column is indexed, so a rescore that moves scores within
+            # a group can stay a HOT update.
+            models.Index(
+                fields=["workspace", "rfm_group", "total_spent", "erased_at"],
+                condition=models.Q(merged_into__isnull=True),
+                name="customer_ws_rfm_live",
+            ),
             models.Index(fields=["workspace", "created_at"], name="customer_ws_created"),
             models.Index(fields=["workspace", "last_name", "first_name"], name="customer_ws_name"),
         ]
@@ -239,6 +246,13 @@ class Order(TenantModel):
         indexes = [
             models.Index(fields=["workspace", "placed_at"], name="order_ws_placed"),
             models.Index(fields=["workspace", "customer", "placed_at"], name="order_ws_customer_placed"),
+            # Recent orders that count, with their customer and id: "bought X in the last N days" segment rules
+            # read them index-only and join the lines by order id.
+            models.Index(
+                fields=["workspace", "placed_at", "customer", "id"],
+                condition=~models.Q(status="cancelled"),
+                name="order_ws_placed_live",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -263,8 +277,9 @@ class OrderLine(TenantModel):
 
     class Meta:
         indexes = [
-            models.Index(fields=["workspace", "product"], name="orderline_ws_product"),
-            models.Index(fields=["workspace", "category"], name="orderline_ws_category"),
+            # The order id last: "bought product/category X" finds the orders from the index alone.
+            models.Index(fields=["workspace", "product", "order"], name="orderline_ws_product_order"),
+            models.Index(fields=["workspace", "category", "order"], name="orderline_ws_category_order"),
         ]
 
 

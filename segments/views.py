@@ -43,7 +43,7 @@ def _preview(request: HttpRequest, rules: dict, segment_id: int | None) -> dict:
     workspace = request.workspace
     try:
         queryset = compiler.rules_queryset(rules, workspace=workspace, segment_id=segment_id)
-        count = queryset.count()
+        count = compiler.exact_count(queryset)
         sample = queryset.order_by("-total_spent", "pk")[:SAMPLE_SIZE]
         return {"count": count, "sample": sample, "problems": {}}
     except compiler.RuleError as error:

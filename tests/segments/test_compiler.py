@@ -339,3 +339,21 @@ def test_rule_error_message_reads_well(workspace):
         compiler.validate(g("all", c("city", "is"), c("age", "gte", value="old")), workspace=workspace)
 
     assert error.value.message == "Condition 1: enter a value for 'City'; Condition 2: enter a number for 'Age'"
+
+
+def test_exact_count_counts_the_rule_and_leaves_the_sessions_jit_setting_alone(workspace, store):
+    from django.db import connection, transaction
+
+    rules = g("all", c("city", "is", value="Paris"))
+    with scope(workspace=workspace), transaction.atomic():
+        queryset = compiler.rules_queryset(rules, workspace=workspace)
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = on")
+        count = compiler.exact_count(queryset)
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW jit")
+                assert cursor.fetchone() == ("on",)
+
+    assert count == 2  # Ann and Eve
