@@ -200,8 +200,8 @@ def retention_note(retention: float | None, *, came_back: int, churn: float | No
         return ""
     customers = "customer" if came_back == 1 else "customers"
     return (
-        f"Over 100% because {came_back:,} {customers} who had lapsed came back. "
-        f"{1 - churn:.0%} of the customers active at the start are still active."
+        f"Over 100%: {came_back:,} lapsed {customers} came back. {1 - churn:.0%} of those active at the start "
+        "still are."
     )
 
 

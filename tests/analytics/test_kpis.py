@@ -160,8 +160,7 @@ def test_incremental_refresh_of_one_day_matches_a_full_rebuild(workspace):
     assert incremental.kpi("retention").value == pytest.approx(4 / 3)
     # over 100%: A and D had lapsed (no order for a year) and came back; of S = {C, E, G}, E lapsed on Mar 10
     assert incremental.kpi("retention").note == (
-        "Over 100% because 2 customers who had lapsed came back. "
-        "67% of the customers active at the start are still active."
+        "Over 100%: 2 lapsed customers came back. 67% of those active at the start still are."
     )
     assert [(k.key, k.value, k.previous) for k in incremental.kpis] == [
         (k.key, k.value, k.previous) for k in rebuilt.kpis

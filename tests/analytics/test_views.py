@@ -234,7 +234,7 @@ def test_retention_over_100_percent_is_explained_on_its_card(workspace, owner_cl
 
     assert re.search(r'data-testid="kpi-retention">133.3%</div>', html)
     assert re.search(
-        r'data-testid="kpi-note-retention">.*Over 100% because 2 customers who had lapsed came back\. '
-        r"67% of the customers active at the start are still active\.</div>",
+        r'data-testid="kpi-note-retention">.*Over 100%: 2 lapsed customers came back\. '
+        r"67% of those active at the start still are\.</div>",
         html,
     )

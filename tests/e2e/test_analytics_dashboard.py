@@ -100,3 +100,39 @@ def test_dashboard_renders_every_chart_from_seed_data(transactional_db, live_ser
         page.wait_for_selector(f"[data-testid=answer-{name}]", timeout=20_000)
     page.screenshot(path=str(SCREENSHOTS / "reports.png"), full_page=True)
     assert errors == []
+
+
+@pytest.mark.e2e
+def test_retention_over_100_percent_is_explained_on_its_card(transactional_db, live_server, browser):
+    import datetime as dt
+
+    from django_scopes import scope
+
+    from analytics import services
+    from tests.analytics.store import build_store
+    from tests.factories import MembershipFactory, OrderFactory, WorkspaceFactory
+
+    # given the hand-built store of the KPI tests, where D (lapsed since 2024) orders again on Mar 31
+    workspace = WorkspaceFactory(name="Acme Outfitters", slug="acme")
+    user = MembershipFactory(workspace=workspace, role="owner", user__email="owner@acme.test").user
+    user.set_password("a-long-password-1")
+    user.save()
+    customers = build_store(workspace)
+    OrderFactory(workspace=workspace, customer=customers["D"], placed_at=dt.datetime(2025, 3, 31, 8, tzinfo=dt.UTC))
+    with scope(workspace=workspace):
+        services.rollups_rebuild(workspace=workspace)
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", "owner@acme.test")
+    page.fill("input[name=password]", "a-long-password-1")
+    page.click("button[type=submit]")
+
+    page.goto(f"{live_server.url}/w/acme/?period=custom&start=2025-03-01&end=2025-03-31")
+
+    card = page.locator("[data-kpi=retention]")
+    assert card.locator("[data-testid=kpi-retention]").inner_text() == "133.3%"
+    assert card.locator("[data-testid=kpi-note-retention]").inner_text().strip() == (
+        "Over 100%: 2 lapsed customers came back. 67% of those active at the start still are."
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("[data-testid=kpis]").screenshot(path=str(SCREENSHOTS / "dashboard-retention-note.png"))
