@@ -463,7 +463,8 @@ CHARTS: dict[str, Chart] = {
             table=rfm_table,
             needs_currency=True,
             figure=rfm_figure,
-            help="Revenue in the period per RFM group, and the share of the group who ordered.",
+            help="Revenue in the period per RFM group, and the share of the group who ordered (preset periods are "
+            "updated every 15 minutes).",
             empty="RFM groups appear after the nightly scoring (Segments) has run.",
         ),
         Chart(
@@ -473,7 +474,8 @@ CHARTS: dict[str, Chart] = {
             table=segments_table,
             needs_currency=True,
             figure=lambda table, currency: rfm_figure(table, currency=currency, key="segment"),
-            help="Revenue in the period from each segment's members, and the share of members who ordered.",
+            help="Revenue in the period from each segment's members, and the share of members who ordered (preset "
+            "periods are updated every 15 minutes).",
             empty="Create segments under Segments to compare them here.",
         ),
     ]

@@ -156,6 +156,24 @@ class RollupState(TenantModel):
         constraints = [models.UniqueConstraint(fields=["workspace"], name="rollup_state_unique_workspace")]
 
 
+class GroupFigures(TenantModel):
+    """A chart by customer group (RFM group or segment) for one preset period ending on ``end_date``: customers,
+    customers who ordered and their revenue per group. These read the period's orders per customer, too slow
+    for a page at millions of orders, so the minute tick recomputes them every GROUP_FIGURES_EVERY for the presets
+    and the dashboard reads them here (custom ranges are computed when asked)."""
+
+    chart = models.CharField(max_length=20)  # "rfm" or "segments"
+    period_days = models.PositiveSmallIntegerField()
+    end_date = models.DateField()
+    computed_at = models.DateTimeField()
+    rows = models.JSONField(default=list, blank=True)  # [[group, customers, ordered, revenue], ...]
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "chart", "period_days"], name="group_figures_unique")
+        ]
+
+
 class ModelFit(TenantModel):
     """The latest BG/NBD + Gamma-Gamma fit of a workspace (one row, replaced by each fit)."""
 

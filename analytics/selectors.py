@@ -362,9 +362,15 @@ def _group_frame(rows: list, key: str) -> pd.DataFrame:
     return frame
 
 
-def rfm_group_figures(*, workspace: Workspace, date_range: DateRange) -> pd.DataFrame:
-    """Per RFM group: customers, how many ordered in the range (conversion) and their revenue in the range. The
-    range's orders are summed per customer once and joined to the customers by id."""
+# The dashboard's preset periods (analytics.forms.PERIODS) for which the charts by customer group are stored.
+GROUP_PERIODS = (7, 30, 90, 365)
+# Stored group figures older than this are not shown (the minute tick renews them every 15 minutes).
+GROUP_FIGURES_MAX_AGE = dt.timedelta(minutes=45)
+
+
+def rfm_group_rows_live(*, workspace: Workspace, date_range: DateRange) -> list[tuple]:
+    """(RFM group, customers, customers who ordered in the range, their revenue in the range), from the range's
+    orders summed once per customer and joined to the customers by id."""
     from analytics.services import local_bounds
     from customers.models import Customer
 
@@ -379,19 +385,54 @@ def rfm_group_figures(*, workspace: Workspace, date_range: DateRange) -> pd.Data
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [workspace.pk, lower, upper, workspace.pk])
-        rows = cursor.fetchall()
-    return _group_frame(rows, "rfm_group")
+        return [(group, customers, ordered, float(revenue)) for group, customers, ordered, revenue in cursor.fetchall()]
 
 
-def segment_figures(*, workspace: Workspace, date_range: DateRange, limit: int = 15) -> pd.DataFrame:
-    """Per segment (the largest by revenue in the range): members, members who ordered in the range, revenue."""
+def segment_rows_live(*, workspace: Workspace, date_range: DateRange, limit: int = 15) -> list[tuple]:
+    """(segment, members, members who ordered in the range, their revenue) for the largest segments by revenue."""
     from analytics.services import local_bounds
     from segments.selectors import segment_member_order_figures
 
     lower, upper = local_bounds(workspace, date_range.start, date_range.end)
     figures = segment_member_order_figures(workspace=workspace, placed_from=lower, placed_before=upper, limit=limit)
-    rows = [(item.segment, item.members, item.members_who_ordered, item.revenue) for item in figures]
-    return _group_frame(rows, "segment")
+    return [(item.segment, item.members, item.members_who_ordered, item.revenue) for item in figures]
+
+
+GROUP_CHARTS = {"rfm": rfm_group_rows_live, "segments": segment_rows_live}
+
+
+def group_rows(*, workspace: Workspace, chart: str, date_range: DateRange) -> list:
+    """A preset period ending today reads the figures the minute tick stored (when fresh); any other range, or
+    none stored yet, is computed now."""
+    if date_range.end == workspace.today() and date_range.days in GROUP_PERIODS:
+        from django.utils import timezone
+
+        from analytics.models import GroupFigures
+
+        stored = (
+            GroupFigures.objects.filter(
+                workspace=workspace,
+                chart=chart,
+                period_days=date_range.days,
+                end_date=date_range.end,
+                computed_at__gte=timezone.now() - GROUP_FIGURES_MAX_AGE,
+            )
+            .values_list("rows", flat=True)
+            .first()
+        )
+        if stored is not None:
+            return stored
+    return GROUP_CHARTS[chart](workspace=workspace, date_range=date_range)
+
+
+def rfm_group_figures(*, workspace: Workspace, date_range: DateRange) -> pd.DataFrame:
+    """Per RFM group: customers, how many ordered in the range (conversion) and their revenue in the range."""
+    return _group_frame(group_rows(workspace=workspace, chart="rfm", date_range=date_range), "rfm_group")
+
+
+def segment_figures(*, workspace: Workspace, date_range: DateRange) -> pd.DataFrame:
+    """Per segment (the largest by revenue in the range): members, members who ordered in the range, revenue."""
+    return _group_frame(group_rows(workspace=workspace, chart="segments", date_range=date_range), "segment")
 
 
 def model_fit(*, workspace: Workspace) -> ModelFit | None:

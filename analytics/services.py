@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 from django.db import connection, transaction
-from django.db.models import Count, DateField, DateTimeField, ExpressionWrapper, F, Max, Q, Sum
+from django.db.models import Count, DateField, DateTimeField, ExpressionWrapper, F, Max, Min, Q, Sum
 from django.db.models.functions import ExtractHour, TruncDate, TruncMonth
 from django.utils import timezone
 
@@ -23,6 +23,7 @@ from analytics.models import (
     DAILY_PLAIN_FIELDS,
     CohortMetrics,
     DailyMetrics,
+    GroupFigures,
     ProductDailyMetrics,
     RollupState,
     daily_zeros,
@@ -300,6 +301,46 @@ def _batches(items: list, size: int) -> list[list]:
 
 def _month_end(month: dt.date) -> dt.date:
     return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+
+
+# How often the minute tick renews the stored charts by customer group (RFM groups move nightly, segment
+# memberships every 15 minutes at most).
+GROUP_FIGURES_EVERY = dt.timedelta(minutes=15)
+
+
+def group_figures_refresh(*, workspace: Workspace) -> int:
+    """Compute and store the charts by customer group for every preset period ending today."""
+    from analytics.selectors import GROUP_CHARTS, GROUP_PERIODS, DateRange
+
+    today = workspace.today()
+    computed_at = timezone.now()
+    stored = 0
+    for chart, live_rows in GROUP_CHARTS.items():
+        for days in GROUP_PERIODS:
+            rows = live_rows(
+                workspace=workspace, date_range=DateRange(start=today - dt.timedelta(days=days - 1), end=today)
+            )
+            GroupFigures.objects.update_or_create(
+                workspace=workspace,
+                chart=chart,
+                period_days=days,
+                defaults={"end_date": today, "computed_at": computed_at, "rows": [list(row) for row in rows]},
+            )
+            stored += 1
+    return stored
+
+
+def group_figures_refresh_if_due(*, workspace: Workspace) -> int:
+    oldest = GroupFigures.objects.filter(workspace=workspace).aggregate(
+        computed=Min("computed_at"), day=Min("end_date")
+    )
+    if (
+        oldest["computed"] is not None
+        and oldest["day"] == workspace.today()
+        and timezone.now() - oldest["computed"] < GROUP_FIGURES_EVERY
+    ):
+        return 0
+    return group_figures_refresh(workspace=workspace)
 
 
 def rollups_refresh_recent(*, workspace: Workspace, days: int = 2) -> int:

@@ -35,7 +35,8 @@ def rollups_rebuild(workspace_id: int) -> int:
 
 @shared_task
 def rollups_refresh_if_due(workspace_id: int) -> int:
-    """Minute tick: refresh the days whose orders, carts or storefront events changed since the last refresh.
+    """Minute tick: refresh the days whose orders, carts or storefront events changed since the last refresh, and
+    every GROUP_FIGURES_EVERY the stored charts by customer group.
     The workspace's RollupState row is locked for the run; a tick that finds it locked (the previous one still
     running) skips rather than queueing up behind it."""
     with workspace_scope(workspace_id) as workspace:
@@ -47,7 +48,9 @@ def rollups_refresh_if_due(workspace_id: int) -> int:
                 return 0  # never built (the dashboard or the nightly run builds it in full), or being refreshed
             if timezone.now() - state.last_refreshed_at < REFRESH_EVERY:
                 return 0
-            return services.rollups_refresh_changed(workspace=workspace)
+            days = services.rollups_refresh_changed(workspace=workspace)
+            services.group_figures_refresh_if_due(workspace=workspace)
+            return days
 
 
 @shared_task
@@ -62,7 +65,8 @@ def predictions_fit(workspace_id: int) -> str:
 
 @shared_task
 def nightly(workspace_id: int) -> None:
-    """03:10 UTC: rebuild rollups if never built, else refresh the last three days; then refit the models."""
+    """03:10 UTC: rebuild rollups if never built, else refresh the last three days; store the charts by customer
+    group; then refit the models."""
     with workspace_scope(workspace_id) as workspace:
         if workspace is None:
             return
@@ -71,4 +75,5 @@ def nightly(workspace_id: int) -> None:
             services.rollups_rebuild(workspace=workspace)
         else:
             services.rollups_refresh_recent(workspace=workspace, days=3)
+        services.group_figures_refresh(workspace=workspace)  # RFM groups were just rescored
     predictions_fit(workspace_id)

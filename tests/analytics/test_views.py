@@ -3,12 +3,14 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from django_scopes import scope
 
-from analytics import services
+from analytics import selectors, services
 from analytics.charts import CHARTS
 from analytics.models import DailyMetrics, ModelFit
 from analytics.reports import REPORTS
+from customers.models import Customer
 from tests.analytics.store import build_store
 from tests.factories import CustomerFactory, MembershipFactory, OrderFactory
 
@@ -238,3 +240,66 @@ def test_retention_over_100_percent_is_explained_on_its_card(workspace, owner_cl
         r"67% of those active at the start still are\.</div>",
         html,
     )
+
+
+def test_group_charts_of_a_preset_period_read_the_stored_figures(workspace, owner_client, store):
+    from analytics.models import GroupFigures
+
+    # given figures the minute tick stored for the last 30 days (this store's orders are older, so live is empty)
+    with scope(workspace=workspace):
+        GroupFigures.objects.create(
+            workspace=workspace,
+            chart="rfm",
+            period_days=30,
+            end_date=workspace.today(),
+            computed_at=timezone.now(),
+            rows=[["Champions", 4, 2, 120.5]],
+        )
+
+    stored = owner_client.get(f"/w/{workspace.slug}/analytics/charts/rfm.csv?period=30").content.decode()
+    live = owner_client.get(f"/w/{workspace.slug}/analytics/charts/rfm.csv?period=90").content.decode()
+
+    assert stored.splitlines() == ["rfm_group,customers,ordered,revenue,conversion", "Champions,4,2,120.5,0.5"]
+    assert live.splitlines() == ["rfm_group,customers,ordered,revenue,conversion"]
+
+
+def test_stored_group_figures_equal_the_live_ones(workspace, store):
+    from segments.services import segment_create, starter_definitions
+
+    with scope(workspace=workspace):
+        repeat = next(d for d in starter_definitions(workspace=workspace) if d["key"] == "repeat_buyers")
+        segment_create(workspace=workspace, name=repeat["name"], rules=repeat["rules"])
+        Customer.objects.filter(pk__in=[store["A"].pk, store["B"].pk]).update(rfm_group="Champions")
+        Customer.objects.filter(pk=store["H"].pk).update(rfm_group="New")
+        # orders in the last 90 days, so the figures are not empty
+        for name, amount in (("A", 10), ("B", 15), ("H", 7)):
+            OrderFactory(
+                workspace=workspace,
+                customer=store[name],
+                placed_at=timezone.now() - dt.timedelta(days=3),
+                total=amount,
+                net_total=amount,
+            )
+        live = {
+            (chart, days): selectors.GROUP_CHARTS[chart](
+                workspace=workspace,
+                date_range=selectors.DateRange(
+                    start=workspace.today() - dt.timedelta(days=days - 1), end=workspace.today()
+                ),
+            )
+            for chart in ("rfm", "segments")
+            for days in selectors.GROUP_PERIODS
+        }
+
+        assert services.group_figures_refresh(workspace=workspace) == 8
+
+        assert live[("rfm", 90)] == [("Champions", 2, 2, 25.0), ("New", 1, 1, 7.0)]
+        assert live[("segments", 7)] == [("Repeat buyers", 3, 2, 25.0)]
+        for (chart, days), rows in live.items():
+            assert selectors.group_rows(
+                workspace=workspace,
+                chart=chart,
+                date_range=selectors.DateRange(
+                    start=workspace.today() - dt.timedelta(days=days - 1), end=workspace.today()
+                ),
+            ) == [list(row) for row in rows]
