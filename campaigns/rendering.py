@@ -156,6 +156,8 @@ class MergeField:
                 value = value.title()
         return value
 
+    render = resolve  # in the subject, the text part and link targets a field is plain text
+
 
 @dataclass(frozen=True)
 class HtmlField:
@@ -185,6 +187,16 @@ class SystemUrl:
 
     kind: str  # "open", "unsubscribe", "click"
     target_parts: tuple = ()
+    # A click target without merge fields is the same for every recipient: its quoted, signed query string is
+    # computed once at compile time instead of once per message.
+    fixed_query: str = field(default="", compare=False)
+
+    @classmethod
+    def click(cls, target_parts: tuple) -> "SystemUrl":
+        if all(isinstance(part, str) for part in target_parts):
+            target = "".join(target_parts)
+            return cls("click", target_parts, html.escape(_click_query(target)))
+        return cls("click", target_parts)
 
     def render(self, context: Mapping[str, object]) -> str:
         token = context["_token"]
@@ -193,8 +205,14 @@ class SystemUrl:
             return f"{base}/e/o/{token}.gif"
         if self.kind == "unsubscribe":
             return f"{base}/e/u/{token}/"
+        if self.fixed_query:
+            return html.escape(f"{base}/e/c/{token}/") + self.fixed_query
         target = "".join(_render_part(part, context, text=True) for part in self.target_parts)
-        return html.escape(f"{base}/e/c/{token}/?u={quote(target, safe='')}&s={link_signature(target)}")
+        return html.escape(f"{base}/e/c/{token}/{_click_query(target)}")
+
+
+def _click_query(target: str) -> str:
+    return f"?u={quote(target, safe='')}&s={link_signature(target)}"
 
 
 def _render_part(part: object, context: Mapping[str, object], *, text: bool = False) -> str:
@@ -364,7 +382,7 @@ def _wrap_links(document: str, fields: dict[str, MergeField], unsubscribe_key: s
             if unsubscribe_key in target:
                 wrapped.append(SystemUrl("unsubscribe"))
             else:
-                wrapped.append(SystemUrl("click", tuple(_split(target, fields, lambda f: f))))
+                wrapped.append(SystemUrl.click(tuple(_split(target, fields, lambda f: f))))
             wrapped.append('"')
             position = match.end()
         rest = part[position:]
@@ -448,11 +466,12 @@ class _PlainLink:
 
 
 def render_email(compiled: CompiledEmail, context: Mapping[str, object]) -> RenderedEmail:
-    """One recipient's subject, HTML and text. ``context`` holds merge values plus ``_token`` and ``_site_url``."""
+    """One recipient's subject, HTML and text. ``context`` holds merge values plus ``_token`` and ``_site_url``.
+    Every part is a literal string or an object whose ``render`` fills in this recipient's value."""
     return RenderedEmail(
-        subject="".join(_render_part(p, context, text=True) for p in compiled.subject).replace("\n", " "),
-        html="".join(_render_part(p, context) for p in compiled.html),
-        text="".join(_render_part(p, context, text=True) for p in compiled.text),
+        subject="".join([p if p.__class__ is str else p.render(context) for p in compiled.subject]).replace("\n", " "),
+        html="".join([p if p.__class__ is str else p.render(context) for p in compiled.html]),
+        text="".join([p if p.__class__ is str else p.render(context) for p in compiled.text]),
     )
 
 

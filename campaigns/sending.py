@@ -28,6 +28,7 @@ from django.db import connection as db_connection
 from django.db.models import Max, Sum
 from django.utils import timezone
 
+from campaigns.marks import SentMarks
 from campaigns.models import Campaign, EmailTemplate, FlowRun, FlowStep, Message, SendingPolicy, Suppression
 from campaigns.rendering import CompiledEmail, blocks_to_html, compile_email, render_email, site_url
 from crm.models import Workspace
@@ -262,20 +263,28 @@ def merge_context(*, workspace: Workspace, customer: dict, template: EmailTempla
 
 
 def add_rich_fields(
-    *, workspace: Workspace, compiled: CompiledEmail, contexts: dict[int, dict], cart_ids: dict[int, int] | None = None
+    *,
+    workspace: Workspace,
+    compiled: CompiledEmail,
+    contexts: dict[int, dict],
+    cart_ids: dict[int, int] | None = None,
+    customer_ids: dict[int, int] | None = None,
 ) -> None:
-    """Cart lines and recommendations cost queries, so they are built per batch and only when a template uses them."""
-    customer_ids = list(contexts)
+    """Cart lines and recommendations cost queries, so they are built per batch and only when a template uses them.
+
+    ``contexts`` are keyed by customer id, or by message id with ``customer_ids`` mapping each key to its customer;
+    ``cart_ids`` maps a customer to the cart its flow is about."""
+    owners = customer_ids or {key: key for key in contexts}
     if "cart_lines" in compiled.fields_used:
-        carts = cart_lines_for(workspace=workspace, customer_ids=customer_ids, cart_ids=cart_ids or {})
-        for customer_id, context in contexts.items():
-            cart = carts.get(customer_id, {"html": "", "text": ""})
+        carts = cart_lines_for(workspace=workspace, customer_ids=list(set(owners.values())), cart_ids=cart_ids or {})
+        for key, context in contexts.items():
+            cart = carts.get(owners[key], {"html": "", "text": ""})
             context["cart_lines_html"], context["cart_lines_text"] = cart["html"], cart["text"]
     if "recommendations" in compiled.fields_used:
-        recommendations = recommendations_for(workspace=workspace, customer_ids=customer_ids)
-        for customer_id, context in contexts.items():
+        recommendations = recommendations_for(workspace=workspace, customer_ids=list(set(owners.values())))
+        for key, context in contexts.items():
             context["recommendations_html"], context["recommendations_text"] = products_html(
-                recommendations.get(customer_id, []), workspace.currency
+                recommendations.get(owners[key], []), workspace.currency
             )
 
 
@@ -344,7 +353,7 @@ def messages_send_due(
     workspace: Workspace,
     campaign_id: int | None = None,
     now: dt.datetime | None = None,
-    batch_size: int = 200,
+    batch_size: int = 1000,
     max_batches: int | None = None,
     connection=None,
 ) -> SendResult:
@@ -376,30 +385,67 @@ def _send_loop(
     try:
         while max_batches is None or batches < max_batches:
             clock = now or timezone.now()
-            ids = list(
-                due_messages(workspace=workspace, now=clock, campaign_id=campaign_id)
-                .order_by("send_after")
-                .values_list("id", flat=True)[:batch_size]
-            )
-            if not ids:
-                break
             token = secrets.token_hex(8)
-            claimed = Message.objects.filter(workspace=workspace, id__in=ids, status=Message.Status.QUEUED).update(
-                status=Message.Status.SENDING, claimed_at=clock, claim_token=token
+            claimed = messages_claim(
+                workspace=workspace, now=clock, claim_token=token, campaign_id=campaign_id, limit=batch_size
             )
             batches += 1
             if not claimed:
-                continue
+                break
             if not opened:
                 connection.open()
                 opened = True
-            total += _send_claimed(workspace=workspace, ids=ids, claim_token=token, now=clock, connection=connection)
+            total += _send_claimed(
+                workspace=workspace, claimed=claimed, claim_token=token, now=clock, connection=connection
+            )
     finally:
         if opened:
             connection.close()
     for campaign in Campaign.objects.filter(workspace=workspace, status=Campaign.Status.SENDING).only("id"):
         campaign_finish_if_done(workspace=workspace, campaign_id=campaign.id, now=now)
     return total
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    """A Message row as the claim returned it: only what sending needs, no model instance."""
+
+    id: int
+    customer_id: int
+    campaign_id: int | None
+    flow_step_id: int | None
+    flow_run_id: int | None
+    variant: str
+    token: str
+
+
+def messages_claim(
+    *, workspace: Workspace, now: dt.datetime, claim_token: str, limit: int, campaign_id: int | None = None
+) -> list[ClaimedMessage]:
+    """Claim up to ``limit`` due rows in one statement: ``WITH due AS MATERIALIZED (the first due ids) UPDATE ...
+    SET status = 'sending' WHERE id IN due AND status = 'queued' RETURNING ...``. Materialised, because as a plain
+    subquery PostgreSQL may run it again for each row and claim more than the limit. The status condition is
+    checked again on each row as it is updated, so a row another worker claimed first is skipped, never sent
+    twice. On PostgreSQL the inner SELECT also skips rows locked by a concurrent claim (``FOR UPDATE SKIP
+    LOCKED``), so parallel workers take different batches instead of queueing behind each other."""
+    due = due_messages(workspace=workspace, now=now, campaign_id=campaign_id).order_by("send_after").values("id")
+    due_sql, due_params = due[:limit].query.sql_with_params()
+    if db_connection.features.has_select_for_update_skip_locked:
+        due_sql += " FOR UPDATE SKIP LOCKED"  # the ORM refuses to compile FOR UPDATE outside a transaction
+    columns = ["id", *(f"{name}_id" if name in CLAIMED_FOREIGN_KEYS else name for name in CLAIMED_FIELDS)]
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH due AS MATERIALIZED ({due_sql}) "
+            f"UPDATE {Message._meta.db_table} SET status = %s, claimed_at = %s, claim_token = %s "
+            f"WHERE id IN (SELECT id FROM due) AND status = %s RETURNING {', '.join(columns)}",
+            [*due_params, Message.Status.SENDING, now, claim_token, Message.Status.QUEUED],
+        )
+        rows = cursor.fetchall()
+    return sorted((ClaimedMessage(*row) for row in rows), key=lambda m: m.id)
+
+
+CLAIMED_FIELDS = ("customer", "campaign", "flow_step", "flow_run", "variant", "token")  # ClaimedMessage's order
+CLAIMED_FOREIGN_KEYS = frozenset({"customer", "campaign", "flow_step", "flow_run"})
 
 
 def campaign_finish_if_done(*, workspace: Workspace, campaign_id: int, now: dt.datetime | None = None) -> bool:
@@ -417,23 +463,90 @@ def campaign_finish_if_done(*, workspace: Workspace, campaign_id: int, now: dt.d
     )
 
 
+@dataclass(frozen=True)
+class _Origins:
+    """The campaigns, flow steps (with flow and template) and flow runs a batch of claimed rows refers to."""
+
+    campaigns: dict[int, Campaign]
+    steps: dict[int, FlowStep]
+    runs: dict[int, tuple[str, dict]]
+
+    @classmethod
+    def load(cls, *, workspace: Workspace, claimed: list[ClaimedMessage]) -> "_Origins":
+        campaign_ids = {m.campaign_id for m in claimed if m.campaign_id}
+        step_ids = {m.flow_step_id for m in claimed if m.flow_step_id}
+        run_ids = {m.flow_run_id for m in claimed if m.flow_run_id}
+        return cls(
+            campaigns={
+                c.id: c
+                for c in Campaign.objects.filter(workspace=workspace, id__in=campaign_ids).select_related("template")
+            }
+            if campaign_ids
+            else {},
+            steps={
+                s.id: s
+                for s in FlowStep.objects.filter(workspace=workspace, id__in=step_ids).select_related(
+                    "template", "flow"
+                )
+            }
+            if step_ids
+            else {},
+            runs={
+                run_id: (status, context or {})
+                for run_id, status, context in FlowRun.objects.filter(workspace=workspace, id__in=run_ids).values_list(
+                    "id", "status", "context"
+                )
+            }
+            if run_ids
+            else {},
+        )
+
+    def is_promotional(self, message: ClaimedMessage) -> bool:
+        if message.campaign_id:
+            return self.campaigns[message.campaign_id].is_promotional
+        return self.step(message).flow.is_promotional
+
+    def step(self, message: ClaimedMessage) -> FlowStep:
+        """The flow step of a flow message (a Message belongs to a campaign or to a flow step, never neither)."""
+        if message.flow_step_id is None:
+            raise ValueError(f"message {message.id} has neither a campaign nor a flow step")
+        return self.steps[message.flow_step_id]
+
+    def template(self, message: ClaimedMessage) -> EmailTemplate:
+        template = self.campaigns[message.campaign_id].template if message.campaign_id else self.step(message).template
+        if template is None:
+            raise ValueError(f"message {message.id}: its flow step has no email template")
+        return template
+
+    def subject(self, message: ClaimedMessage) -> str | None:
+        """The B subject of an A/B test's B variant; None means the template's own subject."""
+        if message.campaign_id and message.variant == "B":
+            return self.campaigns[message.campaign_id].subject_b
+        return None
+
+    def event_properties(self, message: ClaimedMessage) -> dict:
+        properties: dict = {"message_id": message.id}
+        if message.campaign_id:
+            properties["campaign_id"] = message.campaign_id
+            if message.variant:
+                properties["variant"] = message.variant
+        if message.flow_step_id:
+            properties["flow_id"] = self.step(message).flow_id
+            properties["flow_step_id"] = message.flow_step_id
+        return properties
+
+
 def _send_claimed(
-    *, workspace: Workspace, ids: list[int], claim_token: str, now: dt.datetime, connection
+    *, workspace: Workspace, claimed: list[ClaimedMessage], claim_token: str, now: dt.datetime, connection
 ) -> SendResult:
     from customers.records import EventRecord
     from customers.services import events_bulk_record  # customers sits below campaigns; imported late for clarity
 
     policy = sending_policy(workspace=workspace)
-    messages = list(
-        Message.objects.filter(workspace=workspace, id__in=ids, claim_token=claim_token, status=Message.Status.SENDING)
-        .select_related(
-            "campaign", "campaign__template", "flow_step", "flow_step__template", "flow_step__flow", "flow_run"
-        )
-        .order_by("id")
-    )
+    origins = _Origins.load(workspace=workspace, claimed=claimed)
     customers = {
         c["id"]: c
-        for c in Customer.objects.filter(workspace=workspace, id__in=[m.customer_id for m in messages]).values(
+        for c in Customer.objects.filter(workspace=workspace, id__in={m.customer_id for m in claimed}).values(
             *CUSTOMER_FIELDS
         )
     }
@@ -460,10 +573,10 @@ def _send_claimed(
 
     outcome: dict[str, list[int]] = defaultdict(list)
     deferred: dict[dt.datetime, list[int]] = defaultdict(list)
-    to_send: list[tuple[Message, dict]] = []
-    for message in messages:
+    to_send: list[tuple[ClaimedMessage, dict]] = []
+    for message in claimed:
         customer = customers.get(message.customer_id)
-        is_promotional = message.campaign.is_promotional if message.campaign else _step(message).flow.is_promotional
+        run_status = origins.runs[message.flow_run_id][0] if message.flow_run_id in origins.runs else None
         if customer is None or not customer["email"]:
             outcome["suppressed"].append(message.id)
         elif (
@@ -471,9 +584,9 @@ def _send_claimed(
             or customer["email_consent"] != ConsentStatus.SUBSCRIBED
         ):
             outcome["suppressed"].append(message.id)
-        elif message.flow_run is not None and message.flow_run.status == FlowRun.Status.GOAL_REACHED:
+        elif run_status == FlowRun.Status.GOAL_REACHED:
             outcome["cancelled"].append(message.id)
-        elif is_promotional and (
+        elif origins.is_promotional(message) and (
             (policy.hold_out_open_tickets and customer["open_tickets_count"] > 0)
             or (
                 policy.hold_out_csat_at_most
@@ -506,65 +619,61 @@ def _send_claimed(
             status=Message.Status.QUEUED, send_after=until, deferred_reason=reason, claim_token=""
         )
 
+    # Everything that does not depend on the recipient is prepared here, once per batch and template: the
+    # compiled template (sanitised, laid out, CSS-inlined, split), the rich blocks' queries, the constant context.
     from_email = policy.from_email or settings.DEFAULT_FROM_EMAIL
-    groups: dict[tuple, list[tuple[Message, dict]]] = defaultdict(list)
+    groups: dict[tuple, list[tuple[ClaimedMessage, dict]]] = defaultdict(list)
     for message, customer in to_send:
-        template = _template(message)
-        subject = message.campaign.subject_b if (message.campaign and message.variant == "B") else None
-        groups[(template.pk, subject)].append((message, customer))
-
-    sent = failed = 0
-    events = []
+        groups[(origins.template(message).pk, origins.subject(message))].append((message, customer))
+    prepared: list[tuple[ClaimedMessage, dict, CompiledEmail, dict]] = []
     for (_, subject), items in groups.items():
-        first = items[0][0]
-        template = _template(first)
+        template = origins.template(items[0][0])
         compiled = compiled_template(
             workspace=workspace, template=template, subject=subject, postal_address=policy.postal_address
         )
         contexts = {
-            customer["id"]: merge_context(
-                workspace=workspace, customer=customer, template=template, token=message.token
-            )
+            message.id: merge_context(workspace=workspace, customer=customer, template=template, token=message.token)
             for message, customer in items
         }
-        cart_ids = {
-            m.customer_id: int((m.flow_run.context or {}).get("cart_id") or 0)
-            for m, _ in items
-            if m.flow_run is not None
-        }
-        add_rich_fields(workspace=workspace, compiled=compiled, contexts=contexts, cart_ids=cart_ids)
-        for message, customer in items:
-            rendered = render_email(compiled, contexts[customer["id"]])
-            email = build_email(
-                rendered=rendered,
-                to=customer["email"],
-                token=message.token,
-                from_email=from_email,
-                connection=connection,
-            )
+        add_rich_fields(
+            workspace=workspace,
+            compiled=compiled,
+            contexts=contexts,
+            cart_ids={
+                m.customer_id: int(origins.runs[m.flow_run_id][1].get("cart_id") or 0)
+                for m, _ in items
+                if m.flow_run_id in origins.runs
+            },
+            customer_ids={m.id: m.customer_id for m, _ in items},
+        )
+        prepared.extend((message, customer, compiled, contexts[message.id]) for message, customer in items)
+
+    sent = 0
+    failed: dict[int, str] = {}
+    transient: Exception | None = None
+    events = []
+    with SentMarks(workspace_id=workspace.pk) as marks:
+        for message, customer, compiled, context in prepared:
+            rendered = render_email(compiled, context)
+            email = build_email(rendered=rendered, to=customer["email"], token=message.token, from_email=from_email)
+            marks.confirm()  # the previous message's mark is committed before this one is handed over
             try:
-                email.send()
-            except TRANSIENT_ERRORS:
-                # The server went away: this and the rest of the batch go back to the queue for the next run.
-                Message.objects.filter(
-                    workspace=workspace, id__in=ids, claim_token=claim_token, status=Message.Status.SENDING
-                ).update(status=Message.Status.QUEUED, claim_token="")
-                raise
+                connection.send_messages([email])
+            except TRANSIENT_ERRORS as error:
+                transient = error  # the server went away: this and the rest of the batch go back to the queue
+                break
             except Exception as error:  # noqa: BLE001 - a rejected recipient must not stop the batch
                 logger.warning("message %s failed: %s", message.id, error)
-                Message.objects.filter(workspace=workspace, id=message.id).update(
-                    status=Message.Status.FAILED, error=str(error)[:255], claim_token=""
-                )
-                failed += 1
+                failed[message.id] = str(error)[:255]
                 continue
             anymail_status = getattr(email, "anymail_status", None)
             esp_id = (getattr(anymail_status, "message_id", None) or "") if anymail_status else ""
-            _mark_sent(
-                workspace=workspace,
+            subject = rendered.subject[:200]
+            marks.sent(
                 message_id=message.id,
                 sent_at=now,
                 to_email=customer["email"],
-                subject=rendered.subject[:200],
+                subject=subject,
                 esp_message_id=str(esp_id)[:200],
             )
             sent += 1
@@ -574,38 +683,28 @@ def _send_claimed(
                     occurred_at=now,
                     customer_id=customer["id"],
                     external_id=f"email_sent:{message.id}",
-                    properties=_event_properties(message) | {"subject": rendered.subject[:200]},
+                    properties=origins.event_properties(message) | {"subject": subject},
                 )
             )
+    for message_id, reason in failed.items():
+        Message.objects.filter(workspace=workspace, id=message_id).update(
+            status=Message.Status.FAILED, error=reason, claim_token=""
+        )
     if events:
         events_bulk_record(workspace=workspace, records=events)
+    if transient is not None:
+        Message.objects.filter(
+            workspace=workspace, id__in=[m.id for m in claimed], claim_token=claim_token, status=Message.Status.SENDING
+        ).update(status=Message.Status.QUEUED, claim_token="")
+        raise transient
     return SendResult(
         sent=sent,
-        failed=failed,
+        failed=len(failed),
         suppressed=len(outcome["suppressed"]),
         held_out=len(outcome["held_out"]),
         cancelled=len(outcome["cancelled"]),
         deferred=sum(len(v) for v in deferred.values()),
     )
-
-
-MARK_SENT_SQL = (
-    f"UPDATE {Message._meta.db_table} SET status = %s, sent_at = %s, to_email = %s, subject = %s, "
-    "esp_message_id = %s, claim_token = '' WHERE id = %s AND workspace_id + 0 = %s"
-)
-
-
-def _mark_sent(
-    *, workspace: Workspace, message_id: int, sent_at: dt.datetime, to_email: str, subject: str, esp_message_id: str
-) -> None:
-    """One small committed UPDATE right after the backend accepted the message, so a crash loses at most the
-    message in flight. Plain SQL: at 100,000 messages the ORM's per-call query building was a third of the time.
-    ``workspace_id + 0`` keeps the tenant check but stops the planner from preferring a workspace-leading index
-    over the primary key on a freshly filled, not yet analysed table (that made each UPDATE a scan: ~5 ms)."""
-    with db_connection.cursor() as cursor:
-        cursor.execute(
-            MARK_SENT_SQL, [Message.Status.SENT, sent_at, to_email, subject, esp_message_id, message_id, workspace.pk]
-        )
 
 
 @contextmanager
@@ -625,29 +724,3 @@ def _asynchronous_commits():
     finally:
         with db_connection.cursor() as cursor:
             cursor.execute("RESET synchronous_commit")
-
-
-def _step(message: Message) -> FlowStep:
-    """The flow step of a flow message (a Message belongs to a campaign or to a flow step, never neither)."""
-    if message.flow_step is None:
-        raise ValueError(f"message {message.pk} has neither a campaign nor a flow step")
-    return message.flow_step
-
-
-def _template(message: Message) -> EmailTemplate:
-    template = message.campaign.template if message.campaign else _step(message).template
-    if template is None:
-        raise ValueError(f"message {message.pk}: its flow step has no email template")
-    return template
-
-
-def _event_properties(message: Message) -> dict:
-    properties: dict = {"message_id": message.id}
-    if message.campaign_id:
-        properties["campaign_id"] = message.campaign_id
-        if message.variant:
-            properties["variant"] = message.variant
-    if message.flow_step_id:
-        properties["flow_id"] = _step(message).flow_id
-        properties["flow_step_id"] = message.flow_step_id
-    return properties
