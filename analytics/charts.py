@@ -37,6 +37,13 @@ def base_layout(**extra) -> dict:
     return layout
 
 
+def new_figure(*traces) -> go.Figure:
+    """A figure whose property assignments skip plotly's validators: the builders below set only known
+    properties (tests/analytics/test_charts.py re-validates every chart), and validation is most of the time a
+    chart fragment spends in Python."""
+    return go.Figure(data=list(traces) or None, _validate=False)
+
+
 def figure_json(figure: go.Figure) -> str:
     """JSON for a <script type="application/json"> block; "</" is escaped so no label can close the tag."""
     return json.dumps(json.loads(figure.to_json())).replace("</", "<\\/")
@@ -46,7 +53,7 @@ def figure_json(figure: go.Figure) -> str:
 
 
 def revenue_figure(table: pd.DataFrame, *, currency: str) -> go.Figure:
-    figure = go.Figure()
+    figure = new_figure()
     figure.add_bar(x=table["period"], y=table["revenue"], name=f"Revenue ({currency})", marker_color=PALETTE[0])
     figure.add_scatter(
         x=table["period"],
@@ -63,7 +70,7 @@ def revenue_figure(table: pd.DataFrame, *, currency: str) -> go.Figure:
 
 
 def new_vs_returning_figure(table: pd.DataFrame, *, currency: str) -> go.Figure:
-    figure = go.Figure()
+    figure = new_figure()
     figure.add_bar(x=table["period"], y=table["new_customer_revenue"], name="New customers", marker_color=PALETTE[1])
     figure.add_bar(
         x=table["period"], y=table["returning_customer_revenue"], name="Returning customers", marker_color=PALETTE[0]
@@ -77,7 +84,7 @@ def cohort_figure(table: pd.DataFrame) -> go.Figure:
     months = [c for c in table.columns if c not in ("cohort", "cohort_size")]
     z = (table[months].to_numpy(dtype=float) * 100).round(1)
     labels = [f"{cohort} ({int(size)})" for cohort, size in zip(table["cohort"], table["cohort_size"], strict=True)]
-    figure = go.Figure(
+    figure = new_figure(
         go.Heatmap(
             z=z,
             x=[f"M{m}" for m in months],
@@ -105,7 +112,7 @@ def cohort_figure(table: pd.DataFrame) -> go.Figure:
 
 
 def funnel_figure(table: pd.DataFrame) -> go.Figure:
-    figure = go.Figure(
+    figure = new_figure(
         go.Funnel(
             y=table["step"],
             x=table["sessions"],
@@ -119,7 +126,7 @@ def funnel_figure(table: pd.DataFrame) -> go.Figure:
 
 def activity_figure(table: pd.DataFrame) -> go.Figure:
     hours = [c for c in table.columns if c != "weekday"]
-    figure = go.Figure(
+    figure = new_figure(
         go.Heatmap(
             z=table[hours].to_numpy(),
             x=[f"{int(h):02d}" for h in hours],
@@ -143,7 +150,7 @@ def top_items_figure(table: pd.DataFrame, *, key: str, currency: str) -> go.Figu
     ordered = table.iloc[::-1]
     labels = [str(v)[:40] for v in ordered[key]]
     changes = ["new" if pd.isna(c) else f"{c:+.0%}" for c in ordered["change"]]
-    figure = go.Figure(
+    figure = new_figure(
         go.Bar(
             x=ordered["revenue"],
             y=labels,
@@ -165,7 +172,7 @@ def top_items_figure(table: pd.DataFrame, *, key: str, currency: str) -> go.Figu
 
 def seasonal_figure(table: pd.DataFrame) -> go.Figure:
     months = [c for c in table.columns if c != "category"]
-    figure = go.Figure(
+    figure = new_figure(
         go.Heatmap(
             z=table[months].to_numpy(dtype=float).round(1),
             x=months,
@@ -180,7 +187,7 @@ def seasonal_figure(table: pd.DataFrame) -> go.Figure:
 
 
 def engagement_figure(table: pd.DataFrame) -> go.Figure:
-    figure = go.Figure()
+    figure = new_figure()
     figure.add_scatter(x=table["period"], y=table["pages_per_session"], name="Pages per session", mode="lines")
     figure.add_scatter(
         x=table["period"], y=table["minutes_per_session"], name="Minutes on site per session", mode="lines", yaxis="y2"
@@ -202,7 +209,7 @@ def engagement_figure(table: pd.DataFrame) -> go.Figure:
 
 
 def rfm_figure(table: pd.DataFrame, *, currency: str, key: str = "rfm_group") -> go.Figure:
-    figure = go.Figure()
+    figure = new_figure()
     figure.add_bar(x=table[key], y=table["revenue"], name=f"Revenue ({currency})", marker_color=PALETTE[0])
     figure.add_scatter(
         x=table[key],
@@ -222,7 +229,7 @@ def rfm_figure(table: pd.DataFrame, *, currency: str, key: str = "rfm_group") ->
 
 
 def forecast_figure(history: pd.DataFrame, forecast: pd.DataFrame, *, currency: str) -> go.Figure:
-    figure = go.Figure()
+    figure = new_figure()
     figure.add_scatter(
         x=history["date"], y=history["revenue"], name="Revenue so far", mode="lines", line={"color": PALETTE[0]}
     )
