@@ -218,12 +218,20 @@ class Message(TenantModel):
         CANCELLED = "cancelled", "Cancelled"
         FAILED = "failed", "Failed"
 
+    # A row is updated twice per send (claimed, then sent) and both updates change indexed columns, so every index
+    # costs on each: the plain workspace index is left out (every index below leads with workspace), the flow
+    # columns are indexed only where set, and the token has its unique index without a LIKE twin.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
-    flow_step = models.ForeignKey(FlowStep, null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
-    flow_run = models.ForeignKey(FlowRun, null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
+    flow_step = models.ForeignKey(
+        FlowStep, null=True, blank=True, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
+    flow_run = models.ForeignKey(
+        FlowRun, null=True, blank=True, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
     variant = models.CharField(max_length=1, blank=True, default="")
-    token = models.CharField(max_length=32, unique=True, default=message_token)
+    token = models.CharField(max_length=32, default=message_token)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     send_after = models.DateTimeField()
     deferred_reason = models.CharField(max_length=40, blank=True, default="")
@@ -253,12 +261,16 @@ class Message(TenantModel):
                 condition=Q(flow_step__isnull=False),
                 name="message_unique_step_customer",
             ),
+            models.UniqueConstraint(fields=["token"], name="message_unique_token"),
         ]
         indexes = [
             models.Index(fields=["workspace", "status", "send_after"], name="message_ws_status_due"),
             models.Index(fields=["workspace", "campaign", "status"], name="message_ws_campaign_status"),
             models.Index(fields=["workspace", "customer", "sent_at"], name="message_ws_customer_sent"),
-            models.Index(fields=["workspace", "esp_message_id"], name="message_ws_esp_id"),
+            # ESP webhooks find a message by the ESP's id alone (they carry no workspace), like the token.
+            models.Index(fields=["esp_message_id"], name="message_esp_id", condition=~Q(esp_message_id="")),
+            models.Index(fields=["flow_step"], name="message_flow_step", condition=Q(flow_step__isnull=False)),
+            models.Index(fields=["flow_run"], name="message_flow_run", condition=Q(flow_run__isnull=False)),
         ]
 
 
