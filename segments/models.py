@@ -26,9 +26,16 @@ class RfmSettings(TenantModel):
 
 
 class RfmGroupChange(TenantModel):
-    """A customer moved from one RFM group to another (``from_group`` is empty on the first scoring)."""
+    """A customer moved from one RFM group to another (``from_group`` is empty on the first scoring).
 
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    No foreign-key constraints in the database: a first scoring writes one row per customer in one transaction, and
+    PostgreSQL checks each row's keys at commit by locking the customer and workspace rows (FOR KEY SHARE), which
+    took minutes at a million customers. The rescore only writes rows for customers it has just read in the same
+    transaction, and deleting a customer or a workspace still cascades here through Django.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+", db_constraint=False)
     from_group = models.CharField(max_length=30, blank=True, default="")
     to_group = models.CharField(max_length=30)
     changed_at = models.DateTimeField()

@@ -1,0 +1,36 @@
+"""RFM group history without database foreign-key constraints (see ``RfmGroupChange``): checking a million rows'
+keys at commit locked every customer row again and took minutes."""
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("crm", "0001_initial"),
+        ("customers", "0004_segment_count_indexes"),
+        ("segments", "0001_initial"),
+    ]
+
+    operations = [
+        migrations.AlterField(
+            model_name="rfmgroupchange",
+            name="customer",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="customers.customer",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="rfmgroupchange",
+            name="workspace",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="crm.workspace",
+            ),
+        ),
+    ]
