@@ -20,7 +20,6 @@ from customers.models import (
 from customers.records import OrderRecord, UpsertResult
 from customers.services._common import (
     BATCH_SIZE,
-    EVENT_COLUMNS,
     _batched,
     _events_write,
     _latest_per_key,
@@ -28,10 +27,12 @@ from customers.services._common import (
     _resolve_customers,
     _split_fresh,
 )
+from customers.services.orders_postgres import analyze_stale_lookup_tables, orders_upsert_batch_postgres
 from customers.services.stats import customer_stats_refresh
 
-# --- customers ---------------------------------------------------------------------------------------------------
-
+# A PostgreSQL batch costs a fixed number of statements whatever its size; bigger batches pay those round trips
+# and the commit's deferred foreign-key checks less often.
+POSTGRES_BATCH_SIZE = 25_000
 
 # --- orders ------------------------------------------------------------------------------------------------------
 
@@ -73,29 +74,22 @@ def orders_bulk_upsert(
 ) -> UpsertResult:
     result = UpsertResult()
     touched: set[int] = set()  # customers whose orders changed; their stats are refreshed once, at the end
-    for number, batch in enumerate(_batched(records)):
-        if number in (1, 4) or (number and number % 16 == 0):
-            _analyze_after_bulk_load()
+    batch_size = POSTGRES_BATCH_SIZE if connection.vendor == "postgresql" else BATCH_SIZE
+    for batch in _batched(records, batch_size):
+        if connection.vendor == "postgresql" and len(batch) >= 1000:
+            analyze_stale_lookup_tables()
         result += _orders_upsert_batch(workspace=workspace, records=_latest_per_key(batch), touched=touched)
+    if touched:
+        _mark_carts_converted(workspace=workspace, customer_ids=touched)
     if refresh_stats and touched:
         customer_stats_refresh(workspace=workspace, customer_ids=sorted(touched))
     return result
 
 
-def _analyze_after_bulk_load() -> None:
-    """Refresh PostgreSQL's planner statistics during a long load. Planned on the statistics of the (nearly empty)
-    tables it started with, a lookup by key may pick a whole-workspace index and slow every batch down."""
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        for table in ("customers_order", "customers_orderline", "customers_event", "customers_customer"):
-            cursor.execute(f"ANALYZE {table}")
-
-
 @transaction.atomic
 def _orders_upsert_batch(*, workspace: Workspace, records: list[OrderRecord], touched: set[int]) -> UpsertResult:
     if connection.vendor == "postgresql":
-        return _orders_upsert_batch_postgres(workspace=workspace, records=records, touched=touched)
+        return orders_upsert_batch_postgres(workspace=workspace, records=records, touched=touched, now=timezone.now())
     fresh, existing, stale = _split_fresh(
         Order, workspace=workspace, records=records, fields=["customer_id", "status", "refunded_total"]
     )
@@ -157,237 +151,9 @@ def _orders_upsert_batch(*, workspace: Workspace, records: list[OrderRecord], to
 
     affected_customers = {customer_id for _, customer_id in order_ids.values() if customer_id}
     affected_customers |= {row["customer_id"] for row in existing.values() if row.get("customer_id")}
-    _mark_carts_converted(workspace=workspace, customer_ids=affected_customers)
     touched |= affected_customers
     created = sum(1 for r in fresh if (r.source, r.external_id) not in existing)
     return UpsertResult(created=created, updated=len(fresh) - created, skipped_stale=stale)
-
-
-ORDER_COLUMNS = [
-    "workspace_id",
-    "source",
-    "external_id",
-    "customer_id",
-    "number",
-    "email",
-    "status",
-    "financial_status",
-    "fulfillment_status",
-    "currency",
-    "subtotal",
-    "discount_total",
-    "discount_codes",
-    "shipping_total",
-    "tax_total",
-    "total",
-    "refunded_total",
-    "net_total",
-    "placed_at",
-    "cancelled_at",
-    "refunded_at",
-    "source_updated_at",
-    "created_at",
-    "updated_at",
-]
-LINE_COLUMNS = [
-    "workspace_id",
-    "order_id",
-    "product_id",
-    "external_id",
-    "title",
-    "sku",
-    "category",
-    "quantity",
-    "unit_price",
-    "discount",
-    "total",
-]
-
-
-def _orders_upsert_batch_postgres(
-    *, workspace: Workspace, records: list[OrderRecord], touched: set[int]
-) -> UpsertResult:
-    """The same upsert as the portable path, written for throughput: plain tuples instead of model instances,
-    array parameters instead of long IN lists, COPY for every insert, order ids from RETURNING."""
-    from customers.bulk_postgres import copy_insert, copy_upsert, jsonb
-
-    ws = workspace.id
-    now = timezone.now()
-    fresh: list[OrderRecord] = []
-    previous_customers: set[int] = set()
-    created = 0
-    by_source: dict[str, list[OrderRecord]] = defaultdict(list)
-    for r in records:
-        by_source[r.source].append(r)
-    with connection.cursor() as cursor:
-        for source, source_records in by_source.items():
-            cursor.execute(
-                "SELECT external_id, source_updated_at, customer_id FROM customers_order "
-                "WHERE workspace_id = %s AND source = %s AND external_id = ANY(%s) FOR UPDATE",
-                [ws, source, [r.external_id for r in source_records]],
-            )
-            stored = {external_id: (updated, customer) for external_id, updated, customer in cursor.fetchall()}
-            for r in source_records:
-                known = stored.get(r.external_id)
-                if known and known[0] is not None and r.updated_at is not None and r.updated_at <= known[0]:
-                    continue
-                fresh.append(r)
-                if known is None:
-                    created += 1
-                elif known[1]:
-                    previous_customers.add(known[1])
-    if not fresh:
-        return UpsertResult(skipped_stale=len(records))
-
-    rows = []
-    for source in {r.source for r in fresh}:
-        source_records = [r for r in fresh if r.source == source]
-        customer_ids = _resolve_customers(workspace, source, source_records)
-        for index, r in enumerate(source_records):
-            status = OrderStatus.CANCELLED if r.cancelled_at else r.status
-            rows.append(
-                [
-                    ws,
-                    r.source,
-                    r.external_id,
-                    customer_ids[index],
-                    r.number,
-                    (r.email or "").strip().lower(),
-                    status,
-                    r.financial_status,
-                    r.fulfillment_status,
-                    r.currency,
-                    r.subtotal,
-                    r.discount_total,
-                    jsonb([code.strip().upper() for code in r.discount_codes if code.strip()]),
-                    r.shipping_total,
-                    r.tax_total,
-                    r.total,
-                    r.refunded_total,
-                    order_net_total(
-                        status=status, total=r.total, refunded_total=r.refunded_total, cancelled_at=r.cancelled_at
-                    ),
-                    r.placed_at,
-                    r.cancelled_at,
-                    r.refunded_at,
-                    r.updated_at,
-                    now,
-                    now,
-                ]
-            )
-    returned = copy_upsert(
-        table="customers_order",
-        columns=ORDER_COLUMNS,
-        rows=rows,
-        conflict_columns=["workspace_id", "source", "external_id"],
-        update_columns=[c for c in ORDER_COLUMNS if c not in {"workspace_id", "source", "external_id", "created_at"}],
-        returning=["id", "source", "external_id", "customer_id"],
-    )
-    order_ids = {
-        (source, external_id): (order_id, customer_id) for order_id, source, external_id, customer_id in returned
-    }
-
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM customers_orderline WHERE order_id = ANY(%s)", [[v[0] for v in order_ids.values()]])
-        products: dict[tuple[str, str], tuple[int, str]] = {}
-        for source in {r.source for r in fresh}:
-            wanted = list(
-                {
-                    line.product_external_id
-                    for r in fresh
-                    if r.source == source
-                    for line in r.lines
-                    if line.product_external_id
-                }
-            )
-            if wanted:
-                cursor.execute(
-                    "SELECT external_id, id, category FROM customers_product "
-                    "WHERE workspace_id = %s AND source = %s AND external_id = ANY(%s)",
-                    [ws, source, wanted],
-                )
-                for external_id, product_id, category in cursor.fetchall():
-                    products[(source, external_id)] = (product_id, category)
-    line_rows = []
-    event_rows = []
-    for r in fresh:
-        order_id, customer_id = order_ids[(r.source, r.external_id)]
-        for line in r.lines:
-            product_id, product_category = products.get((r.source, line.product_external_id), (None, ""))
-            total = line.total if line.total is not None else line.unit_price * line.quantity - line.discount
-            line_rows.append(
-                [
-                    ws,
-                    order_id,
-                    product_id,
-                    line.external_id,
-                    line.title[:255],
-                    line.sku,
-                    line.category or product_category,
-                    line.quantity,
-                    line.unit_price,
-                    line.discount,
-                    total,
-                ]
-            )
-        if customer_id is None:
-            continue
-        base = {"order_id": order_id, "number": r.number, "total": str(r.total), "currency": r.currency}
-        event_rows.append(
-            [
-                ws,
-                customer_id,
-                "",
-                EventType.ORDER_PLACED,
-                r.placed_at,
-                jsonb(
-                    {**base, "items": sum(line.quantity for line in r.lines), "discount_codes": list(r.discount_codes)}
-                ),
-                r.source,
-                f"order_placed:{r.external_id}",
-                now,
-            ]
-        )
-        if r.cancelled_at or r.status == OrderStatus.CANCELLED:
-            event_rows.append(
-                [
-                    ws,
-                    customer_id,
-                    "",
-                    EventType.ORDER_CANCELLED,
-                    r.cancelled_at or r.updated_at or now,
-                    jsonb(base),
-                    r.source,
-                    f"order_cancelled:{r.external_id}",
-                    now,
-                ]
-            )
-        if r.refunded_total and r.refunded_total > 0:
-            event_rows.append(
-                [
-                    ws,
-                    customer_id,
-                    "",
-                    EventType.ORDER_REFUNDED,
-                    r.refunded_at or r.updated_at or now,
-                    jsonb({**base, "refunded": str(r.refunded_total)}),
-                    r.source,
-                    f"order_refunded:{r.external_id}:{r.refunded_total}",
-                    now,
-                ]
-            )
-    copy_insert(table="customers_orderline", columns=LINE_COLUMNS, rows=line_rows)
-    copy_upsert(
-        table="customers_event",
-        columns=EVENT_COLUMNS,
-        rows=event_rows,
-        conflict_columns=["workspace_id", "source", "external_id"],
-    )
-
-    affected_customers = {customer_id for _, customer_id in order_ids.values() if customer_id} | previous_customers
-    _mark_carts_converted(workspace=workspace, customer_ids=affected_customers)
-    touched |= affected_customers
-    return UpsertResult(created=created, updated=len(fresh) - created, skipped_stale=len(records) - len(fresh))
 
 
 def _replace_order_lines(*, workspace: Workspace, records: list[OrderRecord], order_ids: dict) -> None:

@@ -271,3 +271,66 @@ def test_bulk_upsert_of_many_orders_is_idempotent(store):
     assert (first.created, again.created, again.skipped_stale) == (2500, 0, 2500)
     assert snapshot(store) == before
     assert Customer.objects.get(external_id="c1").orders_count == 2500
+
+
+def test_order_moved_to_another_customer_refreshes_both_customers_stats(store):
+    services.customers_bulk_upsert(workspace=store, records=[customer_record(external_id="c2", email="bo@example.com")])
+    services.orders_bulk_upsert(workspace=store, records=[order_record()])
+
+    services.orders_bulk_upsert(
+        workspace=store, records=[order_record(customer_external_id="c2", updated_at=T0 + dt.timedelta(hours=1))]
+    )
+
+    assert dict(Customer.objects.values_list("external_id", "orders_count")) == {"c1": 0, "c2": 1}
+    assert Customer.objects.get(external_id="c1").top_categories == []
+
+
+def test_a_batch_with_new_updated_and_stale_orders_writes_only_the_fresh_ones(store):
+    services.orders_bulk_upsert(
+        workspace=store,
+        records=[order_record(), order_record(external_id="o2", number="#1002", updated_at=T0 + dt.timedelta(hours=5))],
+    )
+    lines_of_o2 = list(OrderLine.objects.filter(order__external_id="o2").values_list("id", flat=True))
+
+    result = services.orders_bulk_upsert(
+        workspace=store,
+        records=[
+            order_record(number="#1001-B", updated_at=T0 + dt.timedelta(hours=1), lines=order_record().lines[:1]),
+            order_record(external_id="o2", number="#stale", updated_at=T0 + dt.timedelta(hours=4)),
+            order_record(external_id="o3", number="#1003"),
+        ],
+    )
+
+    assert (result.created, result.updated, result.skipped_stale) == (1, 1, 1)
+    assert dict(Order.objects.values_list("external_id", "number")) == {"o1": "#1001-B", "o2": "#1002", "o3": "#1003"}
+    assert list(OrderLine.objects.filter(order__external_id="o1").values_list("title", flat=True)) == ["Shirt"]
+    assert list(OrderLine.objects.filter(order__external_id="o2").values_list("id", flat=True)) == lines_of_o2
+    assert Customer.objects.get(external_id="c1").orders_count == 3
+
+
+def test_order_events_carry_the_order_and_follow_its_life(store):
+    services.orders_bulk_upsert(workspace=store, records=[order_record(discount_codes=(" save10 ",))])
+    services.orders_bulk_upsert(
+        workspace=store,
+        records=[
+            order_record(
+                discount_codes=(" save10 ",),
+                cancelled_at=T0 + dt.timedelta(days=1),
+                refunded_total=Decimal("80.00"),
+                refunded_at=T0 + dt.timedelta(days=1),
+                updated_at=T0 + dt.timedelta(days=1),
+            )
+        ],
+    )
+
+    order = Order.objects.get(external_id="o1")
+    assert (order.status, order.net_total, order.discount_codes) == ("cancelled", Decimal("0.00"), ["SAVE10"])
+    events = list(
+        Event.objects.filter(type__startswith="order_").order_by("id").values_list("type", "external_id", "properties")
+    )
+    base = {"order_id": order.id, "number": "#1001", "total": "80.00", "currency": "USD"}
+    assert events == [
+        ("order_placed", "order_placed:o1", {**base, "items": 3, "discount_codes": [" save10 "]}),
+        ("order_cancelled", "order_cancelled:o1", base),
+        ("order_refunded", "order_refunded:o1:80.00", {**base, "refunded": "80.00"}),
+    ]
