@@ -11,7 +11,13 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
-from crm.models import TenantModel
+from crm.models import TenantModel, Workspace
+
+
+def workspace_key_without_plain_index() -> models.ForeignKey:
+    """The workspace foreign key of a table that bulk loads write: every index of such a table leads with the
+    workspace, so an index on the workspace alone would only cost another index write per row."""
+    return models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
 
 
 class Source(models.TextChoices):
@@ -214,6 +220,7 @@ class FinancialStatus(models.TextChoices):
 class Order(TenantModel):
     """An order. Revenue counts ``total - refunded_total`` of orders that are not cancelled (see ``net_total``)."""
 
+    workspace = workspace_key_without_plain_index()
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.MANUAL)
     external_id = models.CharField(max_length=100)
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders")
@@ -245,6 +252,8 @@ class Order(TenantModel):
         ]
         indexes = [
             models.Index(fields=["workspace", "placed_at"], name="order_ws_placed"),
+            # The analytics minute tick reads the orders changed since its last run.
+            models.Index(fields=["workspace", "updated_at"], name="order_ws_updated"),
             models.Index(fields=["workspace", "customer", "placed_at"], name="order_ws_customer_placed"),
             # Recent orders that count, with their customer and id: "bought X in the last N days" segment rules
             # read them index-only and join the lines by order id.
@@ -264,6 +273,7 @@ class Order(TenantModel):
 
 
 class OrderLine(TenantModel):
+    workspace = workspace_key_without_plain_index()
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="order_lines")
     external_id = models.CharField(max_length=100, blank=True, default="")
@@ -291,6 +301,7 @@ class CartStatus(models.TextChoices):
 
 
 class Cart(TenantModel):
+    workspace = workspace_key_without_plain_index()
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.TRACKING)
     external_id = models.CharField(max_length=100, help_text="The platform's checkout or cart token")
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="carts")
@@ -316,6 +327,8 @@ class Cart(TenantModel):
         indexes = [
             models.Index(fields=["workspace", "status", "last_activity_at"], name="cart_ws_status_activity"),
             models.Index(fields=["workspace", "customer"], name="cart_ws_customer"),
+            # The analytics minute tick reads the carts changed since its last run.
+            models.Index(fields=["workspace", "updated_at"], name="cart_ws_updated"),
         ]
 
 
@@ -366,9 +379,10 @@ class EventType(models.TextChoices):
 class Event(TenantModel):
     """Append-only log of everything that happened to a customer (or an anonymous visitor, until identified).
 
-    The auto-increment id is the cursor flows read new events by.
+    The auto-increment id is the cursor flows read new events by (hence the (workspace, id) index).
     """
 
+    workspace = workspace_key_without_plain_index()
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
     anonymous_id = models.CharField(max_length=64, blank=True, default="")
     type = models.CharField(max_length=40)
@@ -386,6 +400,7 @@ class Event(TenantModel):
             models.Index(fields=["workspace", "customer", "-occurred_at"], name="event_ws_customer_time"),
             models.Index(fields=["workspace", "type", "occurred_at"], name="event_ws_type_time"),
             models.Index(fields=["workspace", "anonymous_id"], name="event_ws_anonymous"),
+            models.Index(fields=["workspace", "id"], name="event_ws_id"),
         ]
 
     def __str__(self) -> str:
