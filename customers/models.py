@@ -374,6 +374,8 @@ class EventType(models.TextChoices):
     CUSTOMERS_UNMERGED = "customers_unmerged", "Merge undone"
     DATA_ERASED = "data_erased", "Personal data erased"
     PROFILE_UPDATED = "profile_updated", "Profile updated"
+    # Product-level (no customer): a stored product went from out of stock to in stock. Flows trigger on it.
+    PRODUCT_BACK_IN_STOCK = "product_back_in_stock", "Product back in stock"
 
 
 class Event(TenantModel):

@@ -177,6 +177,7 @@ STYLES: dict[str, EventStyle] = {
     EventType.CUSTOMERS_UNMERGED: EventStyle(icon="bi-arrow-left-right", tone="secondary", summary=_unmerged),
     EventType.DATA_ERASED: EventStyle(icon="bi-eraser", tone="danger", summary=lambda props: "Personal data erased"),
     EventType.PROFILE_UPDATED: EventStyle(icon="bi-pencil-square", tone="secondary", summary=_profile),
+    EventType.PRODUCT_BACK_IN_STOCK: EventStyle(icon="bi-box-seam", tone="success", summary=_product("Back in stock:")),
 }
 UNKNOWN = EventStyle(icon="bi-dot", tone="secondary", summary=lambda props: "")
 

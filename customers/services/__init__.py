@@ -15,6 +15,7 @@ from customers.services.ingestion import (
     customers_bulk_upsert,
     event_record,
     events_bulk_record,
+    product_upsert,
     products_bulk_upsert,
 )
 from customers.services.orders import order_net_total, orders_bulk_upsert
@@ -52,5 +53,6 @@ __all__ = [
     "note_update",
     "order_net_total",
     "orders_bulk_upsert",
+    "product_upsert",
     "products_bulk_upsert",
 ]

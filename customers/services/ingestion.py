@@ -154,9 +154,14 @@ def products_bulk_upsert(*, workspace: Workspace, records: Iterable[ProductRecor
     return result
 
 
+def product_upsert(*, workspace: Workspace, record: ProductRecord) -> Product:
+    products_bulk_upsert(workspace=workspace, records=[record])
+    return Product.objects.get(workspace=workspace, source=record.source, external_id=record.external_id)
+
+
 @transaction.atomic
 def _products_upsert_batch(*, workspace: Workspace, records: list[ProductRecord]) -> UpsertResult:
-    fresh, existing, stale = _split_fresh(Product, workspace=workspace, records=records)
+    fresh, existing, stale = _split_fresh(Product, workspace=workspace, records=records, fields=["is_in_stock"])
     now = timezone.now()
     Product.objects.bulk_create(
         [
@@ -175,8 +180,34 @@ def _products_upsert_batch(*, workspace: Workspace, records: list[ProductRecord]
         unique_fields=["workspace", "source", "external_id"],
         update_fields=[*PRODUCT_FIELDS, "source_updated_at", "updated_at"],
     )
+    _record_back_in_stock(workspace=workspace, records=fresh, existing=existing, now=now)
     created = sum(1 for r in fresh if (r.source, r.external_id) not in existing)
     return UpsertResult(created=created, updated=len(fresh) - created, skipped_stale=stale)
+
+
+def _record_back_in_stock(*, workspace: Workspace, records: list[ProductRecord], existing: dict, now) -> None:
+    """One product-level event per stored product that was out of stock and is now in stock. A new product is not
+    "back"; a replay is stale (or finds the product in stock already), so it records nothing."""
+    events = []
+    for r in records:
+        stored = existing.get((r.source, r.external_id))
+        if stored is None or stored["is_in_stock"] or not r.is_in_stock:
+            continue
+        events.append(
+            Event(
+                workspace=workspace,
+                customer=None,
+                type=EventType.PRODUCT_BACK_IN_STOCK,
+                occurred_at=r.updated_at or now,
+                source=r.source,
+                # The same change delivered twice (a webhook and a sync racing) is recorded once.
+                external_id=f"product_back_in_stock:{r.external_id}:{r.updated_at.isoformat()}"
+                if r.updated_at
+                else None,
+                properties={"product_id": stored["id"], "external_id": r.external_id, "title": r.title, "sku": r.sku},
+            )
+        )
+    Event.objects.bulk_create(events, ignore_conflicts=True)
 
 
 # --- carts -------------------------------------------------------------------------------------------------------

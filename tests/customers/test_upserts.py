@@ -334,3 +334,62 @@ def test_order_events_carry_the_order_and_follow_its_life(store):
         ("order_cancelled", "order_cancelled:o1", base),
         ("order_refunded", "order_refunded:o1:80.00", {**base, "refunded": "80.00"}),
     ]
+
+
+def product_record(**overrides):
+    values = {"source": "shopify", "external_id": "p1", "title": "Shirt", "sku": "SH-1", "updated_at": T0}
+    return ProductRecord(**{**values, **overrides})
+
+
+def test_product_coming_back_in_stock_records_one_product_event(store):
+    services.products_bulk_upsert(workspace=store, records=[product_record(is_in_stock=False)])
+    assert not Event.objects.filter(type="product_back_in_stock").exists()  # new rows and updates are not "back"
+
+    back = product_record(is_in_stock=True, title="Shirt (restock)", updated_at=T0 + dt.timedelta(hours=1))
+    product = services.product_upsert(workspace=store, record=back)
+    services.products_bulk_upsert(workspace=store, records=[back])  # a replay
+    services.products_bulk_upsert(workspace=store, records=[dataclasses.replace(back, updated_at=T0 + dt.timedelta(2))])
+
+    event = Event.objects.get(type="product_back_in_stock")
+    assert (event.customer_id, event.source, event.occurred_at) == (None, "shopify", T0 + dt.timedelta(hours=1))
+    assert event.properties == {
+        "product_id": product.id,
+        "external_id": "p1",
+        "title": "Shirt (restock)",
+        "sku": "SH-1",
+    }
+
+
+def test_new_product_in_stock_and_stock_going_out_record_nothing(store):
+    services.products_bulk_upsert(
+        workspace=store,
+        records=[
+            product_record(external_id="p3", is_in_stock=True),
+            product_record(external_id="p4", is_in_stock=False),
+            product_record(is_in_stock=False, updated_at=T0 + dt.timedelta(hours=1)),
+        ],
+    )
+
+    assert not Event.objects.filter(type="product_back_in_stock").exists()
+
+
+def test_bulk_product_upsert_records_back_in_stock_per_product(store):
+    services.products_bulk_upsert(
+        workspace=store,
+        records=[product_record(is_in_stock=False), product_record(external_id="p2", title="Mug", is_in_stock=False)],
+    )
+
+    services.products_bulk_upsert(
+        workspace=store,
+        records=[
+            product_record(is_in_stock=True, updated_at=T0 + dt.timedelta(hours=1)),
+            product_record(external_id="p2", title="Mug", is_in_stock=True, updated_at=T0 + dt.timedelta(hours=1)),
+        ],
+    )
+
+    assert sorted(
+        Event.objects.filter(type="product_back_in_stock").values_list("properties__external_id", flat=True)
+    ) == [
+        "p1",
+        "p2",
+    ]
