@@ -45,11 +45,17 @@ def customers_bulk_upsert(*, workspace: Workspace, records: Iterable[CustomerRec
 
 @transaction.atomic
 def _customers_upsert_batch(*, workspace: Workspace, records: list[CustomerRecord]) -> UpsertResult:
-    fresh, existing, stale = _split_fresh(Customer, workspace=workspace, records=records, fields=["erased_at"])
+    fresh, existing, stale = _split_fresh(
+        Customer, workspace=workspace, records=records, fields=["erased_at", "merged_into_id"]
+    )
     # An erased customer stays erased: a store sync replaying its old profile must not bring the data back.
     fresh = [r for r in fresh if not (existing.get((r.source, r.external_id)) or {}).get("erased_at")]
+    merged_away = [r for r in fresh if (existing.get((r.source, r.external_id)) or {}).get("merged_into_id")]
+    if merged_away:
+        _merged_away_updates_apply(workspace=workspace, records=merged_away, existing=existing)
+        fresh = [r for r in fresh if not (existing.get((r.source, r.external_id)) or {}).get("merged_into_id")]
     if not fresh:
-        return UpsertResult(skipped_stale=stale)
+        return UpsertResult(updated=len(merged_away), skipped_stale=stale)
     now = timezone.now()
     # Records that carry consent (or loyalty, preferences...) update those columns; the others leave them alone, so
     # the upsert runs once per shape of record.
@@ -124,12 +130,86 @@ def _customers_upsert_batch(*, workspace: Workspace, records: list[CustomerRecor
         ],
         ignore_conflicts=True,
     )
-    return UpsertResult(created=len(created), updated=len(fresh) - len(created), skipped_stale=stale)
+    return UpsertResult(created=len(created), updated=len(fresh) - len(created) + len(merged_away), skipped_stale=stale)
+
+
+def _survivor_ids(workspace: Workspace, merged_into: dict[int, int]) -> dict[int, int]:
+    """Map merged-away customer id -> the live customer it ended up in (a survivor may itself be merged later)."""
+    resolved = dict(merged_into)
+    for _ in range(10):
+        targets = set(resolved.values())
+        onward = dict(
+            Customer.objects.filter(workspace=workspace, id__in=targets, merged_into__isnull=False).values_list(
+                "id", "merged_into_id"
+            )
+        )
+        if not onward:
+            break
+        resolved = {source: onward.get(target, target) for source, target in resolved.items()}
+    return resolved
+
+
+def _merged_away_updates_apply(*, workspace: Workspace, records: list[CustomerRecord], existing: dict) -> None:
+    """A store still knows a merged-away customer by its own id, and keeps syncing it: the update lands on the
+    survivor, the person's one profile. Values the record carries fill in or change the survivor's profile (a blank
+    does not erase what the survivor has from elsewhere), consent changes only when the record's decision is newer
+    than the survivor's (as in a merge), tags are added; loyalty points stay the survivor's running total. The
+    merged-away row only records the source's updated_at, so a replay is still recognised as stale."""
+    now = timezone.now()
+    rows = {(r.source, r.external_id): existing[(r.source, r.external_id)] for r in records}
+    survivor_of = _survivor_ids(workspace, {row["id"]: row["merged_into_id"] for row in rows.values()})
+    survivors = Customer.objects.filter(workspace=workspace).select_for_update().in_bulk(set(survivor_of.values()))
+    changed: dict[int, set[str]] = defaultdict(set)
+    tags = []
+    for record in sorted(records, key=lambda r: r.updated_at or now):
+        row = rows[(record.source, record.external_id)]
+        survivor = survivors.get(survivor_of[row["id"]])
+        Customer.objects.filter(workspace=workspace, id=row["id"]).update(source_updated_at=record.updated_at)
+        if survivor is None:
+            continue
+        for name in CUSTOMER_PROFILE_FIELDS:
+            value = (record.email or "").strip().lower() if name == "email" else getattr(record, name)
+            if value not in ("", None) and getattr(survivor, name) != value:
+                setattr(survivor, name, value)
+                changed[survivor.id].add(name)
+        for channel in ("email", "sms"):
+            status = getattr(record, f"{channel}_consent")
+            decided_at = getattr(record, f"{channel}_consent_at") or record.updated_at or now
+            current_at = getattr(survivor, f"{channel}_consent_at")
+            if status is None or (current_at is not None and decided_at <= current_at):
+                continue
+            values = {
+                f"{channel}_consent": status,
+                f"{channel}_consent_at": decided_at,
+                f"{channel}_consent_source": getattr(record, f"{channel}_consent_source") or record.source,
+                f"{channel}_consent_version": getattr(record, f"{channel}_consent_version"),
+            }
+            for name, value in values.items():
+                setattr(survivor, name, value)
+            changed[survivor.id].update(values)
+        for name in ("preferences", "custom_attributes"):
+            incoming = getattr(record, name)
+            if incoming:
+                setattr(survivor, name, {**(getattr(survivor, name) or {}), **incoming})
+                changed[survivor.id].add(name)
+        tags += [
+            CustomerTag(workspace=workspace, customer_id=survivor.id, name=tag.strip()[:64])
+            for tag in record.tags
+            if tag.strip()
+        ]
+    for survivor_id, fields in changed.items():
+        survivors[survivor_id].save(update_fields=[*sorted(fields), "updated_at"])
+    CustomerTag.objects.bulk_create(tags, ignore_conflicts=True)
 
 
 def customer_upsert(*, workspace: Workspace, record: CustomerRecord) -> Customer:
+    """Upsert one customer; returns the live customer the record now belongs to (the survivor after a merge)."""
     customers_bulk_upsert(workspace=workspace, records=[record])
-    return Customer.objects.get(workspace=workspace, source=record.source, external_id=record.external_id)
+    customer = Customer.objects.get(workspace=workspace, source=record.source, external_id=record.external_id)
+    if customer.merged_into_id:
+        survivor_id = _survivor_ids(workspace, {customer.id: customer.merged_into_id})[customer.id]
+        return Customer.objects.get(workspace=workspace, id=survivor_id)
+    return customer
 
 
 # --- products ----------------------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ from django_scopes import scope, scopes_disabled
 from customers import dedupe
 from customers.demo import seed_duplicates
 from customers.models import AuditRecord, Cart, Customer, CustomerTag, Event, EventType, Note, Order
-from customers.records import OrderRecord
-from customers.services import customer_stats_refresh, orders_bulk_upsert
+from customers.records import CustomerRecord, OrderRecord
+from customers.services import customer_stats_refresh, customer_upsert, customers_bulk_upsert, orders_bulk_upsert
 from tests.factories import CartFactory, CustomerFactory, CustomerTagFactory, EventFactory, NoteFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -211,3 +211,58 @@ def test_seed_duplicates_creates_findable_duplicates(workspace):
     assert len(groups) == 6
     reasons = {reason.split(":")[0] for group in groups for reason in group.reasons}
     assert reasons == {"Same email", "Same phone", "Same name and postcode"}
+
+
+def test_store_updates_of_the_merged_away_customer_land_on_the_survivor(workspace, pair):
+    survivor, duplicate = pair["survivor"], pair["duplicate"]
+    later = timezone.now() + dt.timedelta(hours=1)
+    update = CustomerRecord(
+        source=duplicate.source,
+        external_id=duplicate.external_id,
+        email="ann@example.org",
+        first_name="Annabel",
+        last_name="",  # blank: the survivor keeps the name it has
+        city="Leeds",
+        email_consent="unsubscribed",
+        email_consent_at=later,
+        tags=("newsletter",),
+        updated_at=later,
+    )
+    with scope(workspace=workspace):
+        dedupe.customer_merge(workspace=workspace, survivor=survivor, duplicates=[duplicate])
+
+        result = customers_bulk_upsert(workspace=workspace, records=[update])
+        replay = customers_bulk_upsert(workspace=workspace, records=[update])
+        returned = customer_upsert(workspace=workspace, record=update)
+
+        survivor.refresh_from_db()
+        duplicate.refresh_from_db()
+        survivor_tags = set(CustomerTag.objects.filter(customer=survivor).values_list("name", flat=True))
+        duplicate_has_tags = CustomerTag.objects.filter(customer=duplicate).exists()
+    assert (result.updated, replay.skipped_stale) == (1, 1)
+    assert returned.id == survivor.id
+    assert (survivor.first_name, survivor.last_name, survivor.city) == ("Annabel", "Lee", "Leeds")
+    assert (survivor.email_consent, survivor.email_consent_at) == ("unsubscribed", later)
+    assert survivor_tags == {"vip", "wholesale", "newsletter"} and not duplicate_has_tags
+    assert (duplicate.first_name, duplicate.city, duplicate.merged_into_id) == ("Ann", "", survivor.id)
+    assert duplicate.source_updated_at == later
+
+
+def test_an_older_consent_from_the_merged_away_store_does_not_override_the_survivors(workspace, pair):
+    survivor, duplicate = pair["survivor"], pair["duplicate"]
+    with scope(workspace=workspace):
+        dedupe.customer_merge(workspace=workspace, survivor=survivor, duplicates=[duplicate])
+        customers_bulk_upsert(
+            workspace=workspace,
+            records=[
+                CustomerRecord(
+                    source=duplicate.source,
+                    external_id=duplicate.external_id,
+                    email_consent="not_subscribed",
+                    email_consent_at=timezone.now() - dt.timedelta(days=10),
+                    updated_at=timezone.now() + dt.timedelta(hours=1),
+                )
+            ],
+        )
+        survivor.refresh_from_db()
+    assert survivor.email_consent == "subscribed"  # taken from the duplicate's newer decision at the merge
