@@ -5,7 +5,8 @@
 - ``flows_enrol_by_date`` enrols once a local day for date triggers (birthday month, N days after the last order,
   win-back after the customer's usual interval).
 - ``flows_advance`` executes due runs: waits (relative to when the step became due, so a late tick does not
-  stretch a flow), conditions, emails (Message rows, sent by the ordinary protocol) and tags.
+  stretch a flow), two-way splits (a "yes" and a "no" list of steps, see ``campaigns.flow_tree``), emails
+  (Message rows, sent by the ordinary protocol) and tags.
 """
 
 import datetime as dt
@@ -15,6 +16,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
+from campaigns.flow_tree import FlowTree
 from campaigns.models import EmailTemplate, Flow, FlowRun, FlowStep, Message
 from crm.exceptions import DomainError
 from crm.models import Workspace
@@ -244,9 +246,13 @@ def flow_step_update(
     wait_hours: int | None = None,
     template_id: int | None = None,
     tag: str | None = None,
+    condition: dict | None = None,
 ) -> FlowStep:
-    """Change what one step does: how long a wait lasts, which email a send step sends, which tag."""
+    """Change what one step does: how long a wait lasts, which email a send step sends, which tag, a split's rule
+    (already checked by ``flow_builder.condition_from_input``)."""
     fields: dict[str, object] = {}
+    if condition is not None and step.kind == FlowStep.Kind.CONDITION:
+        fields["condition"] = condition
     if wait_hours is not None and step.kind == FlowStep.Kind.WAIT:
         if not 0 < wait_hours <= 24 * 365:
             raise DomainError("A wait lasts between 1 hour and a year.", field="wait_hours")
@@ -267,6 +273,10 @@ def flow_step_update(
 
 
 def flow_set_active(*, workspace: Workspace, flow: Flow, is_active: bool) -> None:
+    from campaigns.flow_builder import flow_problems
+
+    if is_active and (problems := flow_problems(workspace=workspace, flow=flow)):
+        raise DomainError("Before turning the flow on: " + " ".join(problems))
     fields: dict[str, object] = {"is_active": is_active}
     if is_active and not flow.is_active and flow.trigger == Flow.Trigger.EVENT:
         # Turning a flow on starts from now, not from the events that piled up while it was off.
@@ -292,6 +302,12 @@ def _enrol(*, workspace: Workspace, flow: Flow, rows: list[EnrolRow]) -> int:
             workspace=workspace, flow=flow, status=FlowRun.Status.ACTIVE, customer_id__in={r[0] for r in rows}
         ).values_list("customer_id", flat=True)
     )
+    first_step_id = (
+        FlowStep.objects.filter(workspace=workspace, flow=flow, parent__isnull=True)
+        .order_by("position", "id")
+        .values_list("id", flat=True)
+        .first()
+    )
     seen: set[int] = set()
     runs = []
     for customer_id, key, start, event_id, context in rows:
@@ -306,6 +322,7 @@ def _enrol(*, workspace: Workspace, flow: Flow, rows: list[EnrolRow]) -> int:
                 enrollment_key=key[:60],
                 trigger_event_id=event_id,
                 context=context,
+                resume_step_id=first_step_id,
                 next_run_at=start,
                 started_at=start,
             )
@@ -442,29 +459,30 @@ def flows_advance(*, workspace: Workspace, now: dt.datetime | None = None, limit
         .select_related("flow")
         .order_by("next_run_at")[:limit]
     )
-    steps_by_flow: dict[int, list[FlowStep]] = {}
+    trees: dict[int, FlowTree] = {}
     emails = 0
     for run in runs:
-        steps = steps_by_flow.setdefault(
-            run.flow_id, list(FlowStep.objects.filter(workspace=workspace, flow_id=run.flow_id))
-        )
-        position, due = run.position, run.next_run_at
-        status = FlowRun.Status.ACTIVE
-        while position < len(steps):
-            step = steps[position]
-            position += 1
+        if run.flow_id not in trees:
+            trees[run.flow_id] = FlowTree.load(workspace=workspace, flow=run.flow)
+        tree = trees[run.flow_id]
+        step = tree.steps.get(run.resume_step_id) if run.resume_step_id else None
+        first = tree.first()
+        due = run.next_run_at
+        waiting: FlowStep | None = None
+        while step is not None:
             if step.kind == FlowStep.Kind.WAIT:
-                # Waits count from when the step became due (the first one from the trigger event itself), so a
-                # late tick does not stretch the flow; but a run far behind (a flow switched on over old events)
-                # never bunches its emails together: later waits start at most LATE_GRACE in the past.
-                base = due if step.position == 0 else max(due, now - LATE_GRACE)
+                # Waits count from when the step became due (the flow's first one from the trigger event itself),
+                # so a late tick does not stretch the flow; but a run far behind (a flow switched on over old
+                # events) never bunches its emails together: later waits start at most LATE_GRACE in the past.
+                base = due if step is first else max(due, now - LATE_GRACE)
                 due = base + dt.timedelta(hours=step.wait_hours)
                 if due > now:
+                    waiting, step = step, tree.after(step)
                     break
             elif step.kind == FlowStep.Kind.CONDITION:
-                if not condition_holds(workspace=workspace, customer_id=run.customer_id, condition=step.condition):
-                    status = FlowRun.Status.EXITED
-                    break
+                holds = condition_holds(workspace=workspace, customer_id=run.customer_id, condition=step.condition)
+                step = tree.enter(step, holds=holds)
+                continue
             elif step.kind == FlowStep.Kind.SEND_EMAIL and step.template_id:
                 created = Message.objects.bulk_create(
                     [
@@ -483,10 +501,11 @@ def flows_advance(*, workspace: Workspace, now: dt.datetime | None = None, limit
                 customers_add_tag(workspace=workspace, customer_ids=[run.customer_id], tag=step.tag)
             elif step.kind == FlowStep.Kind.REMOVE_TAG and step.tag:
                 customers_remove_tag(workspace=workspace, customer_ids=[run.customer_id], tag=step.tag)
-        else:
-            status = FlowRun.Status.COMPLETED
+            step = tree.after(step)
+        status = FlowRun.Status.ACTIVE if waiting is not None else FlowRun.Status.COMPLETED
         FlowRun.objects.filter(workspace=workspace, pk=run.pk, status=FlowRun.Status.ACTIVE).update(
-            position=position,
+            resume_step=step,
+            waiting_step=waiting,
             next_run_at=due,
             status=status,
             ended_at=None if status == FlowRun.Status.ACTIVE else now,
@@ -494,11 +513,11 @@ def flows_advance(*, workspace: Workspace, now: dt.datetime | None = None, limit
     return AdvanceResult(runs=len(runs), emails=emails)
 
 
-def flow_step_counts(*, workspace: Workspace, flow: Flow) -> dict[int, int]:
-    """Active runs per position: ``position`` is the next step to run, so a run waiting in step i has position i+1."""
+def flow_step_counts(*, workspace: Workspace, flow: Flow) -> dict[int | None, int]:
+    """Active runs per wait step they are waiting in; ``None``: runs about to move on (just entered, or due)."""
     return dict(
         FlowRun.objects.filter(workspace=workspace, flow=flow, status=FlowRun.Status.ACTIVE)
-        .values("position")
+        .values("waiting_step_id")
         .annotate(n=Count("id"))
-        .values_list("position", "n")
+        .values_list("waiting_step_id", "n")
     )

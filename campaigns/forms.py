@@ -3,7 +3,8 @@ import datetime as dt
 from django import forms
 from django.utils import timezone
 
-from campaigns.models import Campaign, EmailTemplate, SendingPolicy
+from campaigns.flow_builder import GOAL_EVENTS, TRIGGER_EVENTS
+from campaigns.models import Campaign, EmailTemplate, Flow, SendingPolicy
 
 
 class TemplateForm(forms.ModelForm):
@@ -139,3 +140,29 @@ def bootstrap(form: forms.BaseForm) -> forms.BaseForm:
         else:
             widget.attrs["class"] = ("form-control " + widget.attrs.get("class", "")).strip()
     return form
+
+
+class FlowForm(forms.Form):
+    """A custom flow's settings; the rules (unique name, trigger needs an event, goal differs...) are the service's."""
+
+    name = forms.CharField(max_length=120)
+    trigger = forms.ChoiceField(label="Starts when", choices=Flow.Trigger.choices)
+    trigger_event = forms.ChoiceField(
+        label="Event",
+        required=False,
+        choices=[("", "—")] + list(TRIGGER_EVENTS.items()),
+        help_text="For “An event happens”.",
+    )
+    trigger_days = forms.IntegerField(
+        label="Days after the last order",
+        required=False,
+        min_value=0,
+        max_value=730,
+        help_text="For “N days after the last order”.",
+    )
+    goal_event = forms.ChoiceField(
+        label="Goal: the flow ends when", required=False, choices=[("", "No goal")] + list(GOAL_EVENTS.items())
+    )
+    is_promotional = forms.BooleanField(
+        label="Promotional (frequency cap and support hold-outs apply)", required=False, initial=True
+    )

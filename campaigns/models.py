@@ -150,25 +150,34 @@ class Flow(TenantModel):
 
 
 class FlowStep(TenantModel):
+    """One step of a flow. Steps form lists: the flow's own (``parent`` empty) and, under each split, a "yes" and
+    a "no" list; ``position`` orders a step within its list."""
+
     class Kind(models.TextChoices):
         WAIT = "wait", "Wait"
-        CONDITION = "condition", "Continue only if"
+        CONDITION = "condition", "Split: yes / no"
         SEND_EMAIL = "send_email", "Send email"
         ADD_TAG = "add_tag", "Add tag"
         REMOVE_TAG = "remove_tag", "Remove tag"
 
+    class Branch(models.TextChoices):
+        YES = "yes", "Yes"
+        NO = "no", "No"
+
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="steps")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    branch = models.CharField(max_length=3, choices=Branch.choices, blank=True, default="")
     position = models.PositiveSmallIntegerField()
     kind = models.CharField(max_length=12, choices=Kind.choices)
     wait_hours = models.PositiveIntegerField(default=0)
     template = models.ForeignKey(EmailTemplate, null=True, blank=True, on_delete=models.RESTRICT, related_name="+")
     tag = models.CharField(max_length=64, blank=True, default="")
-    # Condition: {"field": "orders_count", "op": "gte", "value": 1} or {"segment_id": 3}
+    # Split: {"field": "orders_count", "op": "gte", "value": 1} or {"segment_id": 3}; customers who match take
+    # the "yes" list, the others the "no" list, then both go on with the step after the split.
     condition = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        ordering = ["position"]
-        constraints = [models.UniqueConstraint(fields=["workspace", "flow", "position"], name="flow_step_unique_pos")]
+        ordering = ["position", "id"]
 
     def __str__(self) -> str:
         if self.kind == self.Kind.WAIT:
@@ -177,7 +186,7 @@ class FlowStep(TenantModel):
             return f"Send “{self.template}”"
         if self.kind in (self.Kind.ADD_TAG, self.Kind.REMOVE_TAG):
             return f"{self.get_kind_display()} “{self.tag}”"
-        return f"Continue only if {self.condition}"
+        return "Split"
 
 
 class FlowRun(TenantModel):
@@ -194,7 +203,10 @@ class FlowRun(TenantModel):
     enrollment_key = models.CharField(max_length=60)
     trigger_event_id = models.BigIntegerField(null=True, blank=True)
     context = models.JSONField(default=dict, blank=True)
-    position = models.PositiveSmallIntegerField(default=0)
+    # The next step to run (empty: nothing left) and, while the run waits, the wait step it waits in (what the
+    # flow page counts). The builder moves runs on before it deletes a step they point to.
+    resume_step = models.ForeignKey(FlowStep, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    waiting_step = models.ForeignKey(FlowStep, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     next_run_at = models.DateTimeField()
     started_at = models.DateTimeField()

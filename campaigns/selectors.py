@@ -56,6 +56,59 @@ def flow_steps(*, workspace: Workspace, flow: Flow) -> list[FlowStep]:
     return list(FlowStep.objects.filter(workspace=workspace, flow=flow).select_related("template").order_by("position"))
 
 
+@dataclass(frozen=True, kw_only=True)
+class BuilderRow:
+    """One line of the flow builder: a step, the header of a split's branch, or the place to add a step."""
+
+    kind: str  # "step", "branch", "add"
+    depth: int
+    step: FlowStep | None = None
+    label: str = ""
+    waiting: int = 0
+    is_first: bool = False
+    is_last: bool = False
+    parent_id: int | None = None
+    branch: str = ""
+
+
+def flow_builder_rows(*, workspace: Workspace, flow: Flow) -> dict:
+    """The flow's steps in display order (splits followed by their yes and no lists), each wait step with how
+    many customers wait in it, plus where steps can be added; and how many runs are about to move on."""
+    from campaigns.flow_builder import condition_label
+    from campaigns.flow_tree import FlowTree
+    from campaigns.flows import flow_step_counts
+    from segments.models import Segment
+
+    tree = FlowTree.load(workspace=workspace, flow=flow)
+    counts = flow_step_counts(workspace=workspace, flow=flow)
+    segment_names = dict(Segment.objects.filter(workspace=workspace).values_list("id", "name"))
+    rows: list[BuilderRow] = []
+
+    def add_list(parent_id: int | None, branch: str, depth: int) -> None:
+        items = tree.items(parent_id, branch)
+        for index, step in enumerate(items):
+            label = condition_label(step.condition, segment_names) if step.kind == FlowStep.Kind.CONDITION else ""
+            rows.append(
+                BuilderRow(
+                    kind="step",
+                    depth=depth,
+                    step=step,
+                    label=label,
+                    waiting=counts.get(step.pk, 0),
+                    is_first=index == 0,
+                    is_last=index == len(items) - 1,
+                )
+            )
+            if step.kind == FlowStep.Kind.CONDITION:
+                for name, title in FlowStep.Branch.choices:
+                    rows.append(BuilderRow(kind="branch", depth=depth + 1, label=title, parent_id=step.pk, branch=name))
+                    add_list(step.pk, name, depth + 1)
+        rows.append(BuilderRow(kind="add", depth=depth, parent_id=parent_id, branch=branch))
+
+    add_list(None, "", 0)
+    return {"rows": rows, "moving_on": counts.get(None, 0), "waiting": sum(v for k, v in counts.items() if k)}
+
+
 def suppression_list(*, workspace: Workspace) -> QuerySet[Suppression]:
     return Suppression.objects.filter(workspace=workspace).order_by("-created_at")
 

@@ -5,10 +5,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from campaigns import flow_builder, selectors, services
 from campaigns import flows as flow_services
-from campaigns import selectors, services
 from campaigns.forms import (
     CampaignForm,
+    FlowForm,
     PolicyForm,
     ScheduleForm,
     TemplateForm,
@@ -16,7 +17,7 @@ from campaigns.forms import (
     blocks_from_post,
     bootstrap,
 )
-from campaigns.models import Campaign, EmailTemplate
+from campaigns.models import Campaign, EmailTemplate, FlowStep
 from campaigns.rendering import MERGE_FIELDS
 from campaigns.sending import sending_policy
 from crm.exceptions import DomainError
@@ -325,25 +326,153 @@ def flow_install(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     return redirect(ws_reverse(request, "campaigns:flow_list"))
 
 
+@requires(Capability.MANAGE_CAMPAIGNS)
+def flow_create(request: HttpRequest, workspace_slug: str) -> HttpResponse:
+    form = bootstrap(FlowForm(request.POST or None))
+    if request.method == "POST" and form.is_valid():
+        try:
+            flow = flow_builder.flow_create(workspace=request.workspace, **_flow_settings(form))
+        except DomainError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            messages.success(request, f"“{flow.name}” created. Add its steps, then turn it on.")
+            return redirect(ws_reverse(request, "campaigns:flow_detail", flow_id=flow.pk))
+    return render(request, "campaigns/flow_form.html", {"form": form, "tab": "flows"})
+
+
+def _flow_settings(form: FlowForm) -> dict:
+    data = form.cleaned_data
+    return {
+        "name": data["name"],
+        "trigger": data["trigger"],
+        "trigger_event": data.get("trigger_event") or "",
+        "trigger_days": data.get("trigger_days") or 0,
+        "goal_event": data.get("goal_event") or "",
+        "is_promotional": bool(data.get("is_promotional")),
+    }
+
+
+@require_POST
+@requires(Capability.MANAGE_CAMPAIGNS)
+def flow_settings(request: HttpRequest, workspace_slug: str, flow_id: int) -> HttpResponse:
+    flow = selectors.flow_get(workspace=request.workspace, flow_id=flow_id)
+    form = bootstrap(FlowForm(request.POST))
+    if form.is_valid():
+        try:
+            flow_builder.flow_settings_update(workspace=request.workspace, flow=flow, **_flow_settings(form))
+        except DomainError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            messages.success(request, "Flow settings saved.")
+            return redirect(ws_reverse(request, "campaigns:flow_detail", flow_id=flow.pk))
+    flow.refresh_from_db()
+    return _flow_page(request, flow, settings_form=form, status=400)
+
+
 @requires(Capability.VIEW)
 def flow_detail(request: HttpRequest, workspace_slug: str, flow_id: int) -> HttpResponse:
+    flow = selectors.flow_get(workspace=request.workspace, flow_id=flow_id)
+    return _flow_page(request, flow)
+
+
+def _flow_page(request: HttpRequest, flow, *, settings_form=None, error: str = "", status: int = 200) -> HttpResponse:
+    workspace = request.workspace
+    context = {
+        "flow": flow,
+        "builder": selectors.flow_builder_rows(workspace=workspace, flow=flow),
+        "problems": flow_builder.flow_problems(workspace=workspace, flow=flow),
+        "step_error": error,
+        "templates": selectors.template_list(workspace=workspace),
+        "segments": _segments(workspace),
+        "step_kinds": FlowStep.Kind.choices,
+        "condition_fields": flow_builder.FIELD_LABELS,
+        "condition_ops": flow_builder.OP_LABELS,
+        "tab": "flows",
+    }
+    if request.htmx:
+        return render(request, "campaigns/flow_detail.html#steps", context, status=status)
+    context["report"] = selectors.flow_report(workspace=workspace, flow=flow)
+    context["settings_form"] = settings_form or bootstrap(
+        FlowForm(
+            initial={
+                "name": flow.name,
+                "trigger": flow.trigger,
+                "trigger_event": flow.trigger_event,
+                "trigger_days": flow.trigger_days or None,
+                "goal_event": flow.goal_event,
+                "is_promotional": flow.is_promotional,
+            }
+        )
+    )
+    return render(request, "campaigns/flow_detail.html", context, status=status)
+
+
+def _steps_answer(request: HttpRequest, flow, *, error: str = "", done: str = "") -> HttpResponse:
+    """htmx: the builder's steps again (with the error, if any); otherwise the message and back to the page."""
+    if request.htmx:
+        return _flow_page(request, flow, error=error, status=200)
+    if error:
+        messages.error(request, error)
+    elif done:
+        messages.success(request, done)
+    return redirect(ws_reverse(request, "campaigns:flow_detail", flow_id=flow.pk))
+
+
+def _number(request: HttpRequest, name: str) -> int | None:
+    value = request.POST.get(name, "").strip()
+    return int(value) if value.isdigit() and len(value) < 9 else None
+
+
+def _split_rule(request: HttpRequest) -> dict:
+    return flow_builder.condition_from_input(
+        workspace=request.workspace,
+        segment_id=request.POST.get("segment", ""),
+        field=request.POST.get("field", ""),
+        op=request.POST.get("op", ""),
+        value=request.POST.get("value", ""),
+    )
+
+
+@require_POST
+@requires(Capability.MANAGE_CAMPAIGNS)
+def flow_step_add(request: HttpRequest, workspace_slug: str, flow_id: int) -> HttpResponse:
     workspace = request.workspace
     flow = selectors.flow_get(workspace=workspace, flow_id=flow_id)
-    steps = selectors.flow_steps(workspace=workspace, flow=flow)
-    counts = flow_services.flow_step_counts(workspace=workspace, flow=flow)
-    rows = [{"step": s, "waiting": counts.get(s.position + 1, 0) if s.kind == "wait" else 0} for s in steps]
-    return render(
-        request,
-        "campaigns/flow_detail.html",
-        {
-            "flow": flow,
-            "rows": rows,
-            "entering": counts.get(0, 0),
-            "report": selectors.flow_report(workspace=workspace, flow=flow),
-            "templates": selectors.template_list(workspace=workspace),
-            "tab": "flows",
-        },
-    )
+    kind = request.POST.get("kind", "")
+    try:
+        condition = _split_rule(request) if kind == FlowStep.Kind.CONDITION else None
+        flow_builder.flow_step_add(
+            workspace=workspace,
+            flow=flow,
+            kind=kind,
+            parent_id=_number(request, "parent"),
+            branch=request.POST.get("branch", ""),
+            wait_hours=_number(request, "wait_hours"),
+            template_id=_number(request, "template"),
+            tag=request.POST.get("tag", ""),
+            condition=condition,
+        )
+    except DomainError as error:
+        return _steps_answer(request, flow, error=error.message)
+    return _steps_answer(request, flow, done="Step added.")
+
+
+@require_POST
+@requires(Capability.MANAGE_CAMPAIGNS)
+def flow_step_move(request: HttpRequest, workspace_slug: str, flow_id: int, step_id: int) -> HttpResponse:
+    flow = selectors.flow_get(workspace=request.workspace, flow_id=flow_id)
+    step = selectors.flow_step_get(workspace=request.workspace, flow=flow, step_id=step_id)
+    flow_builder.flow_step_move(workspace=request.workspace, step=step, up=request.POST.get("direction") == "up")
+    return _steps_answer(request, flow, done="Step moved.")
+
+
+@require_POST
+@requires(Capability.MANAGE_CAMPAIGNS)
+def flow_step_remove(request: HttpRequest, workspace_slug: str, flow_id: int, step_id: int) -> HttpResponse:
+    flow = selectors.flow_get(workspace=request.workspace, flow_id=flow_id)
+    step = selectors.flow_step_get(workspace=request.workspace, flow=flow, step_id=step_id)
+    removed = flow_builder.flow_step_remove(workspace=request.workspace, step=step)
+    return _steps_answer(request, flow, done=f"{removed} step(s) removed.")
 
 
 @require_POST
@@ -352,32 +481,31 @@ def flow_step_edit(request: HttpRequest, workspace_slug: str, flow_id: int, step
     workspace = request.workspace
     flow = selectors.flow_get(workspace=workspace, flow_id=flow_id)
     step = selectors.flow_step_get(workspace=workspace, flow=flow, step_id=step_id)
-
-    def number(name: str) -> int | None:
-        value = request.POST.get(name, "").strip()
-        return int(value) if value.isdigit() else None
-
     try:
+        condition = _split_rule(request) if step.kind == FlowStep.Kind.CONDITION else None
         flow_services.flow_step_update(
             workspace=workspace,
             step=step,
-            wait_hours=number("wait_hours"),
-            template_id=number("template"),
+            wait_hours=_number(request, "wait_hours"),
+            template_id=_number(request, "template"),
             tag=request.POST.get("tag"),
+            condition=condition,
         )
     except DomainError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, f"Step {step.position + 1} updated.")
-    return redirect(ws_reverse(request, "campaigns:flow_detail", flow_id=flow.pk))
+        return _steps_answer(request, flow, error=error.message)
+    return _steps_answer(request, flow, done="Step updated.")
 
 
 @require_POST
 @requires(Capability.MANAGE_CAMPAIGNS)
 def flow_toggle(request: HttpRequest, workspace_slug: str, flow_id: int) -> HttpResponse:
     flow = selectors.flow_get(workspace=request.workspace, flow_id=flow_id)
-    flow_services.flow_set_active(workspace=request.workspace, flow=flow, is_active=not flow.is_active)
-    messages.success(request, f"“{flow.name}” is now {'off' if flow.is_active else 'on'}.")
+    try:
+        flow_services.flow_set_active(workspace=request.workspace, flow=flow, is_active=not flow.is_active)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"“{flow.name}” is now {'off' if flow.is_active else 'on'}.")
     return redirect(ws_reverse(request, "campaigns:flow_detail", flow_id=flow.pk))
 
 

@@ -40,6 +40,10 @@ def cart_flow(in_scope):
     return flow
 
 
+def wait_step(flow, hours: int) -> int:
+    return flow.steps.get(kind="wait", wait_hours=hours).pk
+
+
 def start_checkout(workspace, customer):
     cart = CartFactory(
         workspace=workspace,
@@ -60,10 +64,10 @@ def test_abandoned_checkout_sends_at_4h_and_24h_with_the_cart(in_scope, cart_flo
     start_checkout(workspace, customer)
 
     assert tick(workspace, at(1)) == 0
-    assert flow_step_counts(workspace=workspace, flow=cart_flow) == {1: 1}  # waiting in the 4 h wait
+    assert flow_step_counts(workspace=workspace, flow=cart_flow) == {wait_step(cart_flow, 4): 1}
     assert tick(workspace, at(3.9)) == 0
     assert tick(workspace, at(4)) == 1
-    assert flow_step_counts(workspace=workspace, flow=cart_flow) == {3: 1}  # waiting in the 20 h wait
+    assert flow_step_counts(workspace=workspace, flow=cart_flow) == {wait_step(cart_flow, 20): 1}
     assert tick(workspace, at(23.9)) == 0
     assert tick(workspace, at(24)) == 1
     assert tick(workspace, at(48)) == 0
@@ -171,7 +175,7 @@ def test_a_run_far_behind_does_not_bunch_its_emails(in_scope, cart_flow):
     start_checkout(workspace, customer)
 
     assert tick(workspace, at(72)) == 1  # three days late: the first reminder now...
-    assert flow_step_counts(workspace=workspace, flow=cart_flow) == {3: 1}
+    assert flow_step_counts(workspace=workspace, flow=cart_flow) == {wait_step(cart_flow, 20): 1}
     # ...and the last call ~20 hours after it (the wait counts from at most LATE_GRACE = 1 h in the past)
     assert tick(workspace, at(72 + 18.9)) == 0
     assert tick(workspace, at(72 + 19)) == 1
