@@ -301,14 +301,34 @@ def customer_timeline(
 # --- the customer page -----------------------------------------------------------------------------------------
 
 
-def customer_orders(*, workspace: Workspace, customer: Customer, limit: int = 20) -> list[Order]:
-    return list(
-        Order.objects.filter(workspace=workspace, customer=customer)
-        .order_by("-placed_at", "-id")
-        .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.filter(workspace=workspace).order_by("id")))[
-            :limit
-        ]
+ORDERS_PAGE_SIZE = 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrdersPage:
+    orders: list[Order]
+    next_cursor: str  # "" when this is the last page
+
+
+def customer_orders(
+    *, workspace: Workspace, customer: Customer, cursor: str = "", page_size: int = ORDERS_PAGE_SIZE
+) -> OrdersPage:
+    """One page of the customer's orders with their lines, newest first, after ``cursor`` (keyset pagination on
+    (placed_at, id), served by the (workspace, customer, placed_at) index)."""
+    orders = Order.objects.filter(workspace=workspace, customer=customer)
+    position = _decode_cursor(cursor) if cursor else None
+    if position is not None:
+        placed_at, order_id = position
+        orders = orders.filter(Q(placed_at__lt=placed_at) | Q(placed_at=placed_at, id__lt=order_id))
+    page = list(
+        orders.order_by("-placed_at", "-id").prefetch_related(
+            Prefetch("lines", queryset=OrderLine.objects.filter(workspace=workspace).order_by("id"))
+        )[: page_size + 1]
     )
+    has_more = len(page) > page_size
+    page = page[:page_size]
+    next_cursor = f"{page[-1].placed_at.timestamp():.6f}_{page[-1].id}" if has_more and page else ""
+    return OrdersPage(orders=page, next_cursor=next_cursor)
 
 
 def customer_open_carts(*, workspace: Workspace, customer: Customer) -> list[Cart]:

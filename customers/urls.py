@@ -9,6 +9,7 @@ urlpatterns = [
     path("bulk/tag/", views.customer_bulk_tag, name="bulk_tag"),
     path("<int:customer_id>/", views.customer_detail, name="detail"),
     path("<int:customer_id>/timeline/", views.customer_timeline, name="timeline"),
+    path("<int:customer_id>/orders/", views.customer_orders, name="orders"),
     path("<int:customer_id>/notes/", views.note_create, name="note_create"),
     path("<int:customer_id>/edit/", views.customer_edit, name="edit"),
     path("<int:customer_id>/consent/", views.customer_consent, name="consent"),

@@ -266,7 +266,7 @@ def customer_detail(request: HttpRequest, workspace_slug: str, customer_id: int)
     context = {
         "customer": customer,
         "tags": selectors.customer_tags(workspace=workspace, customer=customer),
-        "orders": selectors.customer_orders(workspace=workspace, customer=customer),
+        **_orders_context(request, customer),
         "carts": selectors.customer_open_carts(workspace=workspace, customer=customer),
         "timeline_groups": [(key, label) for key, (label, _) in TIMELINE_GROUPS.items()],
         "event_types": EventType.choices,
@@ -275,6 +275,26 @@ def customer_detail(request: HttpRequest, workspace_slug: str, customer_id: int)
         **_notes_context(request, customer),
     }
     return render(request, "customers/detail.html", context)
+
+
+def _orders_context(request: HttpRequest, customer) -> dict:
+    cursor = request.GET.get("orders_cursor", "")
+    page = selectors.customer_orders(workspace=request.workspace, customer=customer, cursor=cursor)
+    return {"orders": page.orders, "orders_cursor": cursor, "orders_next_cursor": page.next_cursor}
+
+
+@require_GET
+@requires(Capability.VIEW)
+def customer_orders(request: HttpRequest, workspace_slug: str, customer_id: int) -> HttpResponse:
+    """The next page of the orders tab: appended below the others with htmx; without JavaScript the same link opens
+    the customer page showing that page of orders."""
+    customer = selectors.customer_get(workspace=request.workspace, customer_id=customer_id)
+    if not request.htmx:
+        url = ws_reverse(request, "customers:detail", customer_id=customer.id)
+        return redirect(f"{url}?{urlencode({'orders_cursor': request.GET.get('orders_cursor', '')})}#tab-orders")
+    return render(
+        request, "customers/detail.html#orders-items", {"customer": customer, **_orders_context(request, customer)}
+    )
 
 
 @require_GET

@@ -151,6 +151,50 @@ def test_timeline_loads_more_when_revealed(workspace, owner_client, customer):
     assert rest.count('class="timeline-item"') == 5 and "Page 29" in rest and 'hx-trigger="revealed"' not in rest
 
 
+def test_orders_tab_loads_older_orders_with_htmx_and_a_real_link(workspace, owner_client, customer):
+    base = timezone.now()
+    for n in range(23):
+        order = OrderFactory(
+            workspace=workspace, customer=customer, number=f"#N{n:02d}", placed_at=base - dt.timedelta(days=n)
+        )
+        OrderLineFactory(order=order, title=f"Item of #N{n:02d}")
+    # two orders at the same moment: the keyset cursor (placed_at, id) neither repeats nor skips one
+    OrderFactory(workspace=workspace, customer=customer, number="#TIE", placed_at=base - dt.timedelta(days=19))
+    page = owner_client.get(url(workspace, customer.id)).content.decode()
+    assert page.count("data-order-id=") == 20 and "#TIE" in page  # same moment as #N19, newer id: first
+    more = re.search(r'<a [^>]*data-testid="orders-more"[^>]*href="([^"]+)"[^>]*hx-get="([^"]+)"', page, re.S)
+    assert more is not None and more.group(1) == more.group(2)
+
+    rest = owner_client.get(more.group(2).replace("&amp;", "&"), HTTP_HX_REQUEST="true")
+
+    body = rest.content.decode()
+    assert "<html" not in body and 'data-testid="orders-more"' not in body  # the partial, and the last page
+    assert re.findall(r"Order (#\w+)", body) == ["#N19", "#N20", "#N21", "#N22"]
+    assert "Item of #N21" in body
+
+
+def test_orders_load_more_link_works_without_javascript(workspace, owner_client, customer):
+    for n in range(21):
+        OrderFactory(
+            workspace=workspace, customer=customer, number=f"#N{n:02d}", placed_at=timezone.now() - dt.timedelta(days=n)
+        )
+    page = owner_client.get(url(workspace, customer.id)).content.decode()
+    link = re.search(r'data-testid="orders-more"\s+href="([^"]+)"', page).group(1).replace("&amp;", "&")
+
+    response = owner_client.get(link, follow=True)
+
+    body = response.content.decode()
+    assert response.redirect_chain[0][1] == 302
+    assert re.findall(r"Order (#\w+)", body) == ["#N20"] and "Back to the latest orders" in body
+
+
+def test_cannot_access_other_workspace_orders_tab(workspace, other_workspace, owner_client):
+    stranger = CustomerFactory(workspace=other_workspace)
+    OrderFactory(workspace=other_workspace, customer=stranger, number="#SECRET")
+    response = owner_client.get(url(workspace, stranger.id, "orders/"), HTTP_HX_REQUEST="true")
+    assert response.status_code == 404 and b"#SECRET" not in response.content
+
+
 def test_customer_page_shows_header_orders_carts_and_cards(workspace, owner_client, customer):
     order = OrderFactory(workspace=workspace, customer=customer, number="#5001")
     OrderLineFactory(order=order, title="Trail shoe", category="Shoes")

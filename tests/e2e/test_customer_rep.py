@@ -67,6 +67,11 @@ def test_rep_searches_opens_customer_adds_note_and_sees_it_on_the_timeline(
     order = OrderFactory(workspace=workspace, customer=maria, number="#1042", total="124.00", net_total="124.00")
     OrderLineFactory(order=order, title="Trail runner", category="Shoes", total="124.00")
     now = timezone.now()
+    for days in range(22):  # older orders than the orders tab shows at first
+        older = OrderFactory(
+            workspace=workspace, customer=maria, number=f"#9{days:02d}", placed_at=now - dt.timedelta(days=30 + days)
+        )
+        OrderLineFactory(order=older, title="Wool socks", category="Accessories", total="12.00")
     for minutes in range(40):
         EventFactory(
             customer=maria,
@@ -127,6 +132,18 @@ def test_rep_searches_opens_customer_adds_note_and_sees_it_on_the_timeline(
     page.locator(".timeline-more").scroll_into_view_if_needed()
     expect(page.locator("#timeline-list .timeline-item")).to_have_count(42)
     assert "Placed order #1042" in page.locator("#timeline-list").inner_text()
+
+    # the orders tab shows the latest 20 orders; "Load older orders" appends the rest in place
+    page.get_by_role("tab", name="Orders").click()
+    expect(page.locator("#tab-orders [data-order-id]")).to_have_count(20)
+    page.locator("[data-testid=orders-more]").click()
+    expect(page.locator("#tab-orders [data-order-id]")).to_have_count(23)
+    expect(page.locator("[data-testid=orders-more]")).to_have_count(0)
+    assert "Order #921" in page.locator("#tab-orders").inner_text()
+    page.wait_for_timeout(300)  # the tab's fade-in
+    page.locator("[data-order-id]").nth(14).scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "customer-orders.png"), full_page=False)
+    page.get_by_role("tab", name="Timeline").click()
 
     assert [error for error in errors if "favicon.ico" not in error] == []
     page.locator("[data-testid=customer-name]").scroll_into_view_if_needed()
