@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import F, Max
 
 from campaigns.flow_tree import FlowTree
-from campaigns.flows import CONDITION_FIELDS, CONDITION_OPS
+from campaigns.flows import BACK_IN_STOCK, BACK_IN_STOCK_DAYS, CONDITION_FIELDS, CONDITION_OPS
 from campaigns.models import EmailTemplate, Flow, FlowRun, FlowStep
 from crm.exceptions import DomainError
 from crm.models import Workspace
@@ -71,6 +71,10 @@ def _validated_settings(
     if trigger == Flow.Trigger.DAYS_AFTER_ORDER:
         if not 1 <= trigger_days <= 730:
             raise DomainError("Give a number of days between 1 and 730.", field="trigger_days")
+    elif trigger_event == BACK_IN_STOCK:  # who showed interest in the product in the last N days
+        trigger_days = trigger_days or BACK_IN_STOCK_DAYS
+        if not 1 <= trigger_days <= 365:
+            raise DomainError("Give a number of days between 1 and 365.", field="trigger_days")
     else:
         trigger_days = 0
     if goal_event and goal_event not in GOAL_EVENTS:

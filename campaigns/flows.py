@@ -13,14 +13,14 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from campaigns.flow_tree import FlowTree
 from campaigns.models import EmailTemplate, Flow, FlowRun, FlowStep, Message
 from crm.exceptions import DomainError
 from crm.models import Workspace
-from customers.models import Customer, Event
+from customers.models import Customer, Event, OrderLine
 
 CONDITION_FIELDS = {
     "orders_count",
@@ -32,6 +32,9 @@ CONDITION_FIELDS = {
     "open_tickets_count",
 }
 LATE_GRACE = dt.timedelta(hours=1)
+BACK_IN_STOCK = "product_back_in_stock"
+BACK_IN_STOCK_DAYS = 30
+INTEREST_EVENTS = ("product_viewed", "added_to_cart")
 CONDITION_OPS = {"eq": "exact", "neq": "exact", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte"}
 
 
@@ -136,7 +139,7 @@ PRESET_TEMPLATES: dict[str, tuple[str, list[dict]]] = {
         "It's back in stock",
         [
             {"type": "text", "text": 'Good news, {{ first_name | default: "there" }}: the item you wanted is back.'},
-            {"type": "button", "label": "Get it now", "url": "https://example.com/"},
+            {"type": "products", "source": "product"},
         ],
     ),
 }
@@ -187,7 +190,8 @@ PRESETS: dict[str, dict] = {
     },
     "back_in_stock": {
         "name": "Back in stock",
-        "trigger_event": "back_in_stock",
+        "trigger_event": "product_back_in_stock",
+        "trigger_days": 30,  # who viewed it or added it to their cart in the last 30 days
         "is_promotional": False,
         "steps": [_send("Back in stock")],
     },
@@ -336,16 +340,18 @@ def flows_ingest_events(*, workspace: Workspace, batch_size: int = 5000) -> int:
     for flow in Flow.objects.filter(workspace=workspace, is_active=True, trigger=Flow.Trigger.EVENT).exclude(
         trigger_event=""
     ):
-        events = list(
-            Event.objects.filter(
-                workspace=workspace, id__gt=flow.event_cursor, type=flow.trigger_event, customer__isnull=False
-            )
-            .order_by("id")
-            .values("id", "customer_id", "occurred_at", "properties")[:batch_size]
-        )
+        events = Event.objects.filter(workspace=workspace, id__gt=flow.event_cursor, type=flow.trigger_event)
+        if flow.trigger_event != BACK_IN_STOCK:
+            events = events.filter(customer__isnull=False)
+        events = list(events.order_by("id").values("id", "customer_id", "occurred_at", "properties")[:batch_size])
         if not events:
             continue
+        last_id = events[-1]["id"]
         rows: list[EnrolRow] = []
+        if flow.trigger_event == BACK_IN_STOCK:
+            for event in events:
+                rows.extend(_back_in_stock_rows(workspace=workspace, flow=flow, event=event))
+            events = []  # product events name no customer: the rows above are the enrolments
         for event in events:
             properties = event["properties"] or {}
             key = f"cart:{properties['cart_id']}" if properties.get("cart_id") else f"event:{event['id']}"
@@ -355,9 +361,46 @@ def flows_ingest_events(*, workspace: Workspace, batch_size: int = 5000) -> int:
             rows.append((event["customer_id"], key, event["occurred_at"], event["id"], context))
         with transaction.atomic():
             enrolled += _enrol(workspace=workspace, flow=flow, rows=rows)
-            Flow.objects.filter(workspace=workspace, pk=flow.pk).update(event_cursor=events[-1]["id"])
+            Flow.objects.filter(workspace=workspace, pk=flow.pk).update(event_cursor=last_id)
     flows_end_at_goal(workspace=workspace)
     return enrolled
+
+
+def _back_in_stock_rows(*, workspace: Workspace, flow: Flow, event: dict) -> list[EnrolRow]:
+    """Everyone who viewed the product or added it to their cart in the flow's last N days (default 30) before
+    it came back, and has not bought it since. Storefront events name the product by the store's id (the
+    product's ``external_id``), as a string or a number."""
+    properties = event["properties"] or {}
+    product_pk, external_id = properties.get("product_id"), str(properties.get("external_id") or "")
+    if not product_pk or not external_id:
+        return []
+    matches = Q(properties__product_id=external_id)
+    if external_id.isdigit():
+        matches |= Q(properties__product_id=int(external_id))
+    days = flow.trigger_days or BACK_IN_STOCK_DAYS
+    interest = dict(
+        Event.objects.filter(
+            matches,
+            workspace=workspace,
+            type__in=INTEREST_EVENTS,
+            customer__isnull=False,
+            occurred_at__gte=event["occurred_at"] - dt.timedelta(days=days),
+            occurred_at__lte=event["occurred_at"],
+        )
+        .values("customer_id")
+        .annotate(last=Max("occurred_at"))
+        .values_list("customer_id", "last")
+    )
+    bought = OrderLine.objects.filter(
+        workspace=workspace, product_id=product_pk, order__customer_id__in=list(interest)
+    ).values_list("order__customer_id", "order__placed_at")
+    buyers = {customer_id for customer_id, placed_at in bought if placed_at >= interest[customer_id]}
+    context = {"product_pk": product_pk, "title": properties.get("title", "")}
+    return [
+        (customer_id, f"back_in_stock:{event['id']}", event["occurred_at"], event["id"], context)
+        for customer_id in sorted(interest)
+        if customer_id not in buyers
+    ]
 
 
 def flows_end_at_goal(*, workspace: Workspace, now: dt.datetime | None = None) -> int:

@@ -154,11 +154,12 @@ class FlowForm(forms.Form):
         help_text="For “An event happens”.",
     )
     trigger_days = forms.IntegerField(
-        label="Days after the last order",
+        label="Days",
         required=False,
         min_value=0,
         max_value=730,
-        help_text="For “N days after the last order”.",
+        help_text="For “N days after the last order”; for back in stock, how far back a view or an add to cart "
+        "counts (30 if empty).",
     )
     goal_event = forms.ChoiceField(
         label="Goal: the flow ends when", required=False, choices=[("", "No goal")] + list(GOAL_EVENTS.items())

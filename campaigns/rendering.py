@@ -39,9 +39,10 @@ MERGE_FIELDS: dict[str, str] = {
     "shop_name": "Your shop's name",
     "cart_lines": "Cart lines (cart flows)",
     "recommendations": "Customers who bought this also bought",
+    "product": "The product the flow is about (back in stock)",
 }
 # Fields whose value is HTML built by our own code (escaped inside), inserted unescaped into the HTML part.
-HTML_FIELDS = frozenset({"cart_lines", "recommendations"})
+HTML_FIELDS = frozenset({"cart_lines", "recommendations", "product"})
 FILTERS = frozenset({"default", "upper", "lower", "capitalize", "title"})
 
 MERGE_RE = re.compile(r"\{\{(.*?)\}\}", re.S)
@@ -326,7 +327,7 @@ def blocks_to_html(blocks: list[dict]) -> str:
             )
         elif kind == "products":
             source = block.get("source", "recommendations")
-            out.append("{{ cart_lines }}" if source == "cart" else "{{ recommendations }}")
+            out.append({"cart": "{{ cart_lines }}", "product": "{{ product }}"}.get(source, "{{ recommendations }}"))
     return "\n".join(out)
 
 

@@ -210,7 +210,7 @@ def recommendations_for(*, workspace: Workspace, customer_ids: list[int], limit:
     return out
 
 
-def products_html(products: list[Product], currency: str) -> tuple[str, str]:
+def products_html(products: list[Product], currency: str, heading: str = "You might also like") -> tuple[str, str]:
     if not products:
         return "", ""
     cells, text = [], []
@@ -233,10 +233,10 @@ def products_html(products: list[Product], currency: str) -> tuple[str, str]:
             f"- {product.title} ({_money(product.price, currency)})" + (f" {product.url}" if product.url else "")
         )
     html_block = (
-        '<p style="font-weight:bold;margin:16px 0 4px 0">You might also like</p>'
+        f'<p style="font-weight:bold;margin:16px 0 4px 0">{html.escape(heading)}</p>'
         '<table width="100%" style="width:100%;border-collapse:collapse"><tr>' + "".join(cells) + "</tr></table>"
     )
-    return html_block, "You might also like:\n" + "\n".join(text)
+    return html_block, f"{heading}:\n" + "\n".join(text)
 
 
 def merge_context(*, workspace: Workspace, customer: dict, template: EmailTemplate, token: str) -> dict:
@@ -269,6 +269,7 @@ def add_rich_fields(
     contexts: dict[int, dict],
     cart_ids: dict[int, int] | None = None,
     customer_ids: dict[int, int] | None = None,
+    product_ids: dict[int, int] | None = None,
 ) -> None:
     """Cart lines and recommendations cost queries, so they are built per batch and only when a template uses them.
 
@@ -280,6 +281,14 @@ def add_rich_fields(
         for key, context in contexts.items():
             cart = carts.get(owners[key], {"html": "", "text": ""})
             context["cart_lines_html"], context["cart_lines_text"] = cart["html"], cart["text"]
+    if "product" in compiled.fields_used:
+        wanted = product_ids or {}
+        products = Product.objects.filter(workspace=workspace, id__in=set(wanted.values())).in_bulk()
+        for key, context in contexts.items():
+            product = products.get(wanted.get(key, 0))
+            context["product_html"], context["product_text"] = products_html(
+                [product] if product else [], workspace.currency, heading="Back in stock"
+            )
     if "recommendations" in compiled.fields_used:
         recommendations = recommendations_for(workspace=workspace, customer_ids=list(set(owners.values())))
         for key, context in contexts.items():
@@ -645,6 +654,11 @@ def _send_claimed(
                 if m.flow_run_id in origins.runs
             },
             customer_ids={m.id: m.customer_id for m, _ in items},
+            product_ids={
+                m.id: int(origins.runs[m.flow_run_id][1].get("product_pk") or 0)
+                for m, _ in items
+                if m.flow_run_id in origins.runs
+            },
         )
         prepared.extend((message, customer, compiled, contexts[message.id]) for message, customer in items)
 
