@@ -90,12 +90,13 @@ INDEXES = [
     "customer_ws_last_order",
     "customer_ws_recent_order",
     "customer_ws_spent",
-    "customer_ws_rfm_group",
+    "customer_ws_rfm_live",
     "customer_ws_name",
     "customer_ws_email",
     "customer_ws_phone",
     "customer_tag_ws_name",
     "customer_ws_created",
+    "customer_ws_country_spent",
 ]
 
 
