@@ -457,6 +457,23 @@ def _time_minute_ticks(workspace, id_range: tuple[int, int], *, orders: int, rep
 
 
 def run(args) -> list[dict]:
+    """The rows measured so far are printed to stderr if a later step fails (a 5M run takes minutes to set up)."""
+    rows: list[dict] = []
+    try:
+        return _run(args, rows)
+    except BaseException:
+        if rows:
+            import sys
+
+            from bench.__main__ import print_table
+
+            print("analytics_dashboard failed; rows measured before the failure:", file=sys.stderr)
+            sys.stdout.flush()
+            print_table(rows)
+        raise
+
+
+def _run(args, rows: list[dict]) -> list[dict]:
 
     from analytics import charts, selectors, services
     from analytics.selectors import DateRange
@@ -466,7 +483,6 @@ def run(args) -> list[dict]:
     orders = max(20_000, int(FULL_ORDERS * args.scale))
     customers = orders // ORDERS_PER_CUSTOMER
     raw_repeat = 1 if args.scale >= 0.5 else max(1, args.repeat // 2)
-    rows: list[dict] = []
     with throwaway_workspace("bench-analytics") as workspace:
         now = timezone.now()
         started = time.perf_counter()
