@@ -10,7 +10,16 @@ from campaigns.models import Campaign, EmailTemplate, Flow, SendingPolicy
 class TemplateForm(forms.ModelForm):
     class Meta:
         model = EmailTemplate
-        fields = ["name", "subject", "preheader", "format", "html", "promo_code", "unique_promo_prefix"]
+        fields = [
+            "name",
+            "subject",
+            "preheader",
+            "format",
+            "html",
+            "promo_code",
+            "unique_promo_prefix",
+            "unique_promo_percent",
+        ]
         widgets = {
             "html": forms.Textarea(attrs={"rows": 14, "class": "font-monospace small"}),
             "format": forms.RadioSelect,
@@ -19,6 +28,19 @@ class TemplateForm(forms.ModelForm):
             "subject": 'Merge fields work here too, e.g. {{ first_name | default: "there" }}.',
             "html": "Scripts, forms and unknown tags are removed. Links are tracked automatically.",
         }
+        labels = {"unique_promo_percent": "Unique code discount (%)"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["unique_promo_percent"].required = False
+
+    def clean_unique_promo_percent(self) -> int:
+        value = self.cleaned_data.get("unique_promo_percent")
+        if value is None:
+            return self.instance.unique_promo_percent if self.instance.pk else 10
+        if not 1 <= value <= 100:
+            raise forms.ValidationError("A discount between 1 and 100 percent.")
+        return value
 
 
 def blocks_from_post(data) -> list[dict]:

@@ -61,6 +61,9 @@ class EmailTemplate(TenantModel):
     unique_promo_prefix = models.CharField(
         max_length=20, blank=True, default="", help_text="Set to give each recipient a unique code PREFIX-XXXXXX."
     )
+    unique_promo_percent = models.PositiveSmallIntegerField(
+        default=10, help_text="What a unique code takes off (percent), when the codes are created in your store."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -313,3 +316,17 @@ class Conversion(TenantModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["workspace", "order"], name="conversion_unique_order")]
+
+
+class PromoCode(TenantModel):
+    """A recipient's unique promo code, made before the message is sent: registered with the workspace's store
+    (``registered_at`` set) or, with no store connected, kept in the CRM only."""
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="promo")
+    code = models.CharField(max_length=40)
+    store_connection_id = models.BigIntegerField(null=True, blank=True)  # integrations.StoreConnection
+    registered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "code"], name="promo_code_unique_code")]

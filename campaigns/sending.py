@@ -29,7 +29,16 @@ from django.db.models import Max, Sum
 from django.utils import timezone
 
 from campaigns.marks import SentMarks
-from campaigns.models import Campaign, EmailTemplate, FlowRun, FlowStep, Message, SendingPolicy, Suppression
+from campaigns.models import (
+    Campaign,
+    EmailTemplate,
+    FlowRun,
+    FlowStep,
+    Message,
+    PromoCode,
+    SendingPolicy,
+    Suppression,
+)
 from campaigns.rendering import CompiledEmail, blocks_to_html, compile_email, render_email, site_url
 from crm.models import Workspace
 from customers.models import Cart, CartStatus, ConsentStatus, Customer, OrderLine, Product
@@ -37,6 +46,7 @@ from customers.models import Cart, CartStatus, ConsentStatus, Customer, OrderLin
 logger = logging.getLogger(__name__)
 
 SEND_LEASE = dt.timedelta(minutes=10)
+PROMO_CODE_WAIT = dt.timedelta(minutes=1)
 TRANSIENT_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, TimeoutError)
 CUSTOMER_FIELDS = (
     "id",
@@ -580,8 +590,21 @@ def _send_claimed(
     quiet_until = in_quiet_hours(policy=policy, workspace=workspace, now=now)
     csat_since = now - dt.timedelta(days=policy.hold_out_csat_days)
 
+    # A unique promo code must exist (registered with the store, if one is connected) before its email goes out.
+    wants_code = [m.id for m in claimed if origins.template(m).unique_promo_prefix]
+    has_code = (
+        set(
+            PromoCode.objects.filter(workspace=workspace, message_id__in=wants_code).values_list(
+                "message_id", flat=True
+            )
+        )
+        if wants_code
+        else set()
+    )
+
     outcome: dict[str, list[int]] = defaultdict(list)
     deferred: dict[dt.datetime, list[int]] = defaultdict(list)
+    deferred_reasons: dict[dt.datetime, str] = {}
     to_send: list[tuple[ClaimedMessage, dict]] = []
     for message in claimed:
         customer = customers.get(message.customer_id)
@@ -606,6 +629,10 @@ def _send_claimed(
             )
         ):
             outcome["held_out"].append(message.id)
+        elif message.id in wants_code and message.id not in has_code:
+            until = now + PROMO_CODE_WAIT
+            deferred[until].append(message.id)
+            deferred_reasons[until] = "promo_code"
         elif quiet_until is not None:
             deferred[quiet_until].append(message.id)
         elif message.customer_id in last_sent:
@@ -623,7 +650,7 @@ def _send_claimed(
         if outcome[key]:
             Message.objects.filter(workspace=workspace, id__in=outcome[key]).update(status=status, claim_token="")
     for until, ids in deferred.items():
-        reason = "quiet_hours" if quiet_until is not None else "frequency_cap"
+        reason = deferred_reasons.get(until) or ("quiet_hours" if quiet_until is not None else "frequency_cap")
         Message.objects.filter(workspace=workspace, id__in=ids).update(
             status=Message.Status.QUEUED, send_after=until, deferred_reason=reason, claim_token=""
         )

@@ -11,12 +11,20 @@ logger = logging.getLogger(__name__)
 
 @shared_task(acks_late=True)
 def messages_send(workspace_id: int, campaign_id: int | None = None) -> int:
-    """Send every due message (of one campaign, or all). Safe to run twice at once: rows are claimed."""
+    """Make (and register with the store) the unique promo codes the due messages need, then send every due
+    message (of one campaign, or all). Safe to run twice at once: rows are claimed, codes are idempotent."""
+    from campaigns.promo import promo_codes_register
     from campaigns.sending import messages_send_due
+    from integrations.connectors import ConnectorError
 
     with workspace_scope(workspace_id) as workspace:
         if workspace is None:
             return 0
+        try:
+            promo_codes_register(workspace=workspace)
+        except ConnectorError as error:
+            # Messages that need a code wait for it (the send loop defers them); every other message goes now.
+            logger.warning("promo codes not registered for workspace %s: %s", workspace_id, error.message)
         return messages_send_due(workspace=workspace, campaign_id=campaign_id).sent
 
 

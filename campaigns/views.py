@@ -18,6 +18,7 @@ from campaigns.forms import (
     bootstrap,
 )
 from campaigns.models import Campaign, EmailTemplate, FlowStep
+from campaigns.promo import promo_store
 from campaigns.rendering import MERGE_FIELDS
 from campaigns.sending import sending_policy
 from crm.exceptions import DomainError
@@ -257,6 +258,7 @@ def _template_editor(request: HttpRequest, template: EmailTemplate | None) -> Ht
             "tab": "templates",
             "merge_fields": MERGE_FIELDS,
             "preview_customers": selectors.preview_customers(workspace=workspace),
+            "promo_store": promo_store(workspace=workspace),
         },
     )
 

@@ -92,6 +92,23 @@ query OrdersForReconciliation($first: Int!, $after: String, $query: String) {{
   }}
 }}"""
 
+DISCOUNT_CREATE = """
+mutation discountCodeBasicCreate($basicCodeDiscount: DiscountCodeBasicInput!) {
+  discountCodeBasicCreate(basicCodeDiscount: $basicCodeDiscount) {
+    codeDiscountNode { id }
+    userErrors { field code message }
+  }
+}"""
+DISCOUNT_ADD_CODES = """
+mutation discountRedeemCodeBulkAdd($discountId: ID!, $codes: [DiscountRedeemCodeInput!]!) {
+  discountRedeemCodeBulkAdd(discountId: $discountId, codes: $codes) {
+    bulkCreation { id }
+    userErrors { field code message }
+  }
+}"""
+DISCOUNT_LOOKUP = """
+query codeDiscountNodeByCode($code: String!) { codeDiscountNodeByCode(code: $code) { id } }"""
+
 FINANCIAL_STATUS = {
     "PAID": "paid",
     "PARTIALLY_PAID": "paid",
@@ -414,6 +431,49 @@ class ShopifyConnector:
         available = float(throttle.get("currentlyAvailable") or 0)
         restore = float(throttle.get("restoreRate") or 50) or 50.0
         return min(max((needed - available) / restore, 0.05), 30.0)
+
+    def create_discount_codes(self, *, title: str, codes: list[str], percent: int) -> list[str]:
+        """Register single-use percentage codes: one code discount (discountCodeBasicCreate) with the first code,
+        the others added to it 250 at a time (discountRedeemCodeBulkAdd). Codes the shop already has count as
+        registered, so a retried registration is harmless. Returns the codes the shop now knows."""
+        if not codes:
+            return []
+        data = self.graphql(
+            DISCOUNT_CREATE,
+            {
+                "basicCodeDiscount": {
+                    "title": title,
+                    "code": codes[0],
+                    "startsAt": isoformat_utc(dt.datetime.now(dt.UTC)),
+                    "customerSelection": {"all": True},
+                    "customerGets": {"value": {"percentage": percent / 100}, "items": {"all": True}},
+                    "appliesOncePerCustomer": True,
+                    "usageLimit": len(codes),
+                }
+            },
+        )
+        result = data.get("discountCodeBasicCreate") or {}
+        errors = [e for e in result.get("userErrors") or [] if e.get("code") != "TAKEN"]
+        if errors:
+            raise ConnectorError(
+                "Shopify refused the discount: " + "; ".join(e.get("message", "") for e in errors), is_transient=False
+            )
+        discount_id = ((result.get("codeDiscountNode") or {}).get("id")) or ""
+        if not discount_id:  # the first code existed already: look its discount up to add the others to it
+            found = self.graphql(DISCOUNT_LOOKUP, {"code": codes[0]}).get("codeDiscountNodeByCode") or {}
+            discount_id = found.get("id") or ""
+        if not discount_id:
+            raise ConnectorError("Shopify did not say which discount holds the codes.", is_transient=True)
+        for start in range(1, len(codes), 250):
+            chunk = codes[start : start + 250]
+            added = self.graphql(DISCOUNT_ADD_CODES, {"discountId": discount_id, "codes": [{"code": c} for c in chunk]})
+            errors = (added.get("discountRedeemCodeBulkAdd") or {}).get("userErrors") or []
+            if errors:
+                raise ConnectorError(
+                    "Shopify refused discount codes: " + "; ".join(e.get("message", "") for e in errors),
+                    is_transient=False,
+                )
+        return list(codes)
 
     def check(self) -> str:
         data = self.graphql("query { shop { name myshopifyDomain currencyCode } }")

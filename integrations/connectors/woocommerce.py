@@ -175,6 +175,41 @@ class WooCommerceConnector:
             params.update(modified_after=since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"), dates_are_gmt="true")
         return params
 
+    def create_discount_codes(self, *, title: str, codes: list[str], percent: int) -> list[str]:
+        """Register single-use percentage coupons through POST /coupons/batch (100 per request). A coupon the
+        store already has counts as registered, so a retried registration is harmless."""
+        created: list[str] = []
+        for start in range(0, len(codes), 100):
+            chunk = codes[start : start + 100]
+            body = {
+                "create": [
+                    {
+                        "code": code,
+                        "discount_type": "percent",
+                        "amount": str(percent),
+                        "usage_limit": 1,
+                        "individual_use": True,
+                        "description": title,
+                    }
+                    for code in chunk
+                ]
+            }
+            response = self.http.request("POST", f"{API_PREFIX}/coupons/batch", json=body)
+            try:
+                answers = response.json().get("create") or []
+            except (ValueError, AttributeError) as error:
+                raise ConnectorError(
+                    "WooCommerce answered the coupons with something unexpected.", is_transient=True
+                ) from error
+            for code, answer in zip(chunk, answers, strict=False):
+                problem = (answer or {}).get("error") or {}
+                if problem and problem.get("code") != "woocommerce_rest_coupon_code_already_exists":
+                    raise ConnectorError(
+                        f"WooCommerce refused coupon {code}: {problem.get('message', '')}", is_transient=False
+                    )
+                created.append(code)
+        return created
+
     def check(self) -> str:
         self._get("orders", {"per_page": 1})
         return "WooCommerce store"

@@ -193,6 +193,7 @@ class FakeShopify(FakeStoreServer):
         self.restore_rate = restore_rate
         self.available = bucket_size
         self.bucket_at = time.monotonic()
+        self.discounts: dict[str, dict] = {}
 
     @property
     def shop_domain(self) -> str:
@@ -224,6 +225,9 @@ class FakeShopify(FakeStoreServer):
         if not isinstance(body, dict) or "query" not in body:
             return 400, {"errors": {"query": "Required parameter missing or invalid"}}, {}
         query, variables = body["query"], body.get("variables") or {}
+        discounts = self._discounts(query, variables)
+        if discounts is not None:
+            return 200, {"data": discounts}, {}
         match = ROOT_FIELD.search(query.split("{", 1)[1] if "{" in query else query)
         if not match:
             return 200, {"errors": [{"message": "Field doesn't exist on type 'QueryRoot'"}]}, {}
@@ -266,6 +270,37 @@ class FakeShopify(FakeStoreServer):
         else:
             data = {root: self._page(root, query, first, variables.get("after"), variables.get("query"))}
         return 200, {"data": data, "extensions": extensions}, {}
+
+    def _discounts(self, query: str, variables: dict) -> dict | None:
+        """Code discounts, as the Admin API takes them: discountCodeBasicCreate (one discount, one code; a code
+        the shop has already is TAKEN), discountRedeemCodeBulkAdd (up to 250 more codes) and the lookup by code.
+        Kept in ``self.discounts`` ({gid: {"title", "percentage", "codes": [...]}}) for tests to read."""
+        with self.lock:
+            known = {code: gid for gid, d in self.discounts.items() for code in d["codes"]}
+            if "discountCodeBasicCreate(" in query:
+                given = variables.get("basicCodeDiscount") or {}
+                code, title = str(given.get("code") or ""), str(given.get("title") or "")
+                percentage = ((given.get("customerGets") or {}).get("value") or {}).get("percentage")
+                if not code or not title or percentage is None:
+                    error = {"field": ["basicCodeDiscount"], "code": "BLANK", "message": "Code, title and value needed"}
+                    return {"discountCodeBasicCreate": {"codeDiscountNode": None, "userErrors": [error]}}
+                if code in known:
+                    error = {"field": ["basicCodeDiscount", "code"], "code": "TAKEN", "message": "Code must be unique."}
+                    return {"discountCodeBasicCreate": {"codeDiscountNode": None, "userErrors": [error]}}
+                gid = f"gid://shopify/DiscountCodeNode/{len(self.discounts) + 1}"
+                self.discounts[gid] = {"title": title, "percentage": percentage, "codes": [code]}
+                return {"discountCodeBasicCreate": {"codeDiscountNode": {"id": gid}, "userErrors": []}}
+            if "discountRedeemCodeBulkAdd(" in query:
+                gid, codes = variables.get("discountId"), [c.get("code") for c in variables.get("codes") or []]
+                if gid not in self.discounts or len(codes) > 250:
+                    error = {"field": ["discountId"], "code": "INVALID", "message": "Discount not found or >250 codes"}
+                    return {"discountRedeemCodeBulkAdd": {"bulkCreation": None, "userErrors": [error]}}
+                self.discounts[gid]["codes"].extend(c for c in codes if c and c not in known)
+                return {"discountRedeemCodeBulkAdd": {"bulkCreation": {"id": f"{gid}/bulk"}, "userErrors": []}}
+            if "codeDiscountNodeByCode(" in query:
+                gid = known.get(variables.get("code"))
+                return {"codeDiscountNodeByCode": {"id": gid} if gid else None}
+        return None
 
     def _items(self, root: str) -> list:
         return {
@@ -331,6 +366,7 @@ class FakeWooCommerce(FakeStoreServer):
         super().__init__(catalogue, **kwargs)
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
+        self.coupons: dict[str, dict] = {}
 
     def is_authorised(self, handler: _Handler) -> bool:
         header = handler.headers.get("Authorization", "")
@@ -349,7 +385,44 @@ class FakeWooCommerce(FakeStoreServer):
             "data": {"status": 401},
         }
 
+    def _coupons_batch(self, body: Any) -> tuple[int, Any, dict]:
+        """POST /coupons/batch: up to 100 coupons to create; a code the store has already answers with an error
+        item, as WooCommerce does. Kept in ``self.coupons`` ({code: coupon}) for tests to read."""
+        creates = (body or {}).get("create") if isinstance(body, dict) else None
+        if not isinstance(creates, list) or len(creates) > 100:
+            return 400, {"code": "rest_invalid_param", "message": "Invalid batch", "data": {"status": 400}}, {}
+        answers = []
+        with self.lock:
+            for coupon in creates:
+                code = str((coupon or {}).get("code") or "").lower()  # WooCommerce stores coupon codes in lower case
+                if not code:
+                    answers.append(
+                        {
+                            "id": 0,
+                            "error": {
+                                "code": "woocommerce_rest_empty_coupon_code",
+                                "message": "The coupon code cannot be empty.",
+                            },
+                        }
+                    )
+                elif code in self.coupons:
+                    answers.append(
+                        {
+                            "id": 0,
+                            "error": {
+                                "code": "woocommerce_rest_coupon_code_already_exists",
+                                "message": "The coupon code already exists",
+                            },
+                        }
+                    )
+                else:
+                    self.coupons[code] = {"id": len(self.coupons) + 1, **coupon, "code": code}
+                    answers.append(self.coupons[code])
+        return 200, {"create": answers, "update": [], "delete": []}, {}
+
     def route(self, method: str, path: str, params: dict, body: Any) -> tuple[int, Any, dict]:
+        if method == "POST" and re.match(r"^/wp-json/wc/v3/coupons/batch/?$", path):
+            return self._coupons_batch(body)
         match = re.match(r"^/wp-json/wc/v3/(customers|products|orders)/?$", path)
         if method != "GET" or not match:
             return (

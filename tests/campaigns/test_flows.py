@@ -14,6 +14,7 @@ from campaigns.flows import (
     flows_ingest_events,
 )
 from campaigns.models import FlowRun, Message
+from campaigns.promo import promo_codes_register
 from campaigns.sending import messages_send_due
 from customers.services import event_record
 from tests.factories import CartFactory, CustomerFactory
@@ -152,6 +153,7 @@ def test_birthday_month_enrols_once_a_year(in_scope):
     assert flows_enrol_by_date(workspace=workspace, now=T0) == 1
     assert flows_enrol_by_date(workspace=workspace, now=T0 + dt.timedelta(days=1)) == 0
     flows_advance(workspace=workspace, now=T0)
+    promo_codes_register(workspace=workspace, now=T0)  # what the send task does first: the unique BDAY- code
     messages_send_due(workspace=workspace, now=T0)
 
     assert [m.to for m in mail.outbox] == [[march.email]]

@@ -6,7 +6,8 @@ from django.core import mail
 from django.utils import timezone
 
 from campaigns import services
-from campaigns.models import Campaign, Message
+from campaigns.models import Campaign, Message, PromoCode
+from campaigns.promo import PromoResult, promo_codes_register
 from campaigns.sending import messages_requeue_stale, messages_send_due, sending_policy
 from crm.exceptions import DomainError
 from customers.models import Customer, Event
@@ -270,11 +271,16 @@ def test_personalisation_unique_promo_codes_and_recommendations(in_scope):
         subject="{{ first_name }}, your code {{ promo_code }}",
         blocks=[{"type": "text", "text": "Hi"}, {"type": "products", "source": "recommendations"}],
     )
-    launch(workspace, [buyer], template=template)
+    campaign = launch(workspace, [buyer], template=template)
 
-    messages_send_due(workspace=workspace, now=NOW)
+    assert messages_send_due(workspace=workspace, now=NOW).deferred == 1  # no code yet: the email waits for it
+    message = Message.objects.get(campaign=campaign)
+    assert (message.status, message.deferred_reason) == ("queued", "promo_code")
+    assert promo_codes_register(workspace=workspace, now=NOW) == PromoResult(local=1)  # no store: kept in the CRM
+    messages_send_due(workspace=workspace, now=NOW + dt.timedelta(minutes=1))
 
     email = mail.outbox[0]
+    assert PromoCode.objects.get(message=message).code in email.subject
     assert email.subject.startswith("Zoe, your code VIP-") and len(email.subject.split("VIP-")[1]) == 8
     assert "- Stove" in email.body.split("You might also like:")[1].splitlines()[1]
     assert "Tent" not in email.body.split("You might also like:")[1]

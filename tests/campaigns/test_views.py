@@ -223,3 +223,15 @@ def test_marketer_changes_a_wait_and_the_email_of_a_flow_step(owner_client, work
         send.refresh_from_db()
     assert (wait.wait_hours, send.template_id) == (2, other.pk)
     assert "A wait lasts between 1 hour and a year." in refused.content.decode()
+
+
+def test_template_editor_says_whether_unique_codes_reach_the_store(owner_client, workspace):
+    from tests.integrations.factories import StoreConnectionFactory
+
+    template = EmailTemplateFactory(workspace=workspace, unique_promo_prefix="VIP")
+    local = owner_client.get(url("template_edit", template_id=template.pk)).content.decode()
+    StoreConnectionFactory(workspace=workspace, name="Acme Shopify", status="connected")
+    registered = owner_client.get(url("template_edit", template_id=template.pk)).content.decode()
+
+    assert "No store is connected: unique codes stay in the CRM" in local
+    assert "Unique codes are created in <strong>Acme Shopify</strong>" in registered
