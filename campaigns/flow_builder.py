@@ -7,7 +7,7 @@ from django.db.models import F, Max
 
 from campaigns.flow_tree import FlowTree
 from campaigns.flows import BACK_IN_STOCK, BACK_IN_STOCK_DAYS, CONDITION_FIELDS, CONDITION_OPS
-from campaigns.models import EmailTemplate, Flow, FlowRun, FlowStep
+from campaigns.models import EmailTemplate, Flow, FlowRun, FlowStep, Message
 from crm.exceptions import DomainError
 from crm.models import Workspace
 from customers.models import Event
@@ -228,11 +228,22 @@ def flow_step_move(*, workspace: Workspace, step: FlowStep, up: bool) -> None:
 @transaction.atomic
 def flow_step_remove(*, workspace: Workspace, step: FlowStep) -> int:
     """Delete a step (a split with both its lists). Runs about to run a deleted step go on with what follows it;
-    runs waiting in a deleted wait go on when their wait ends. Returns how many steps were deleted."""
+    runs waiting in a deleted wait go on when their wait ends; emails not sent yet are dropped. A step whose
+    emails went out stays (its messages carry the reports and attributions). Returns how many steps were deleted."""
     Flow.objects.select_for_update().filter(workspace=workspace, pk=step.flow_id).first()
     tree = FlowTree.load(workspace=workspace, flow=step.flow)
     step = tree.steps[step.pk]
     doomed = tree.subtree_ids(step)
+    sent = (
+        Message.objects.filter(workspace=workspace, flow_step_id__in=doomed)
+        .exclude(status__in=[Message.Status.QUEUED, Message.Status.CANCELLED])
+        .count()
+    )
+    if sent:
+        raise DomainError(
+            f"This step has already sent {sent} email(s): removing it would delete their results and the orders "
+            "attributed to them. Change the step (or turn the flow off) instead."
+        )
     FlowRun.objects.filter(workspace=workspace, flow_id=step.flow_id, resume_step_id__in=doomed).update(
         resume_step=tree.after(step)
     )

@@ -473,7 +473,10 @@ def flow_step_move(request: HttpRequest, workspace_slug: str, flow_id: int, step
 def flow_step_remove(request: HttpRequest, workspace_slug: str, flow_id: int, step_id: int) -> HttpResponse:
     flow = selectors.flow_get(workspace=request.workspace, flow_id=flow_id)
     step = selectors.flow_step_get(workspace=request.workspace, flow=flow, step_id=step_id)
-    removed = flow_builder.flow_step_remove(workspace=request.workspace, step=step)
+    try:
+        removed = flow_builder.flow_step_remove(workspace=request.workspace, step=step)
+    except DomainError as error:
+        return _steps_answer(request, flow, error=error.message)
     return _steps_answer(request, flow, done=f"{removed} step(s) removed.")
 
 

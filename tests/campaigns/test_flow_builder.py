@@ -10,6 +10,7 @@ from campaigns import flow_builder
 from campaigns.flows import flow_set_active, flows_advance, flows_ingest_events
 from campaigns.models import Flow, FlowRun, FlowStep, Message
 from campaigns.selectors import flow_builder_rows
+from campaigns.sending import messages_send_due
 from crm.exceptions import DomainError
 from customers.models import CustomerTag
 from customers.services import event_record
@@ -261,3 +262,21 @@ def test_cannot_access_other_workspace_flow_steps(owner_client, workspace, other
 
     with scope(workspace=other_workspace):
         assert list(FlowStep.objects.filter(flow=flow).values_list("id", flat=True)) == [step.pk]
+
+
+def test_a_step_whose_emails_went_out_cannot_be_removed(owner_client, workspace):
+    with scope(workspace=workspace):
+        flow, _ = build_split_flow(workspace)
+        buyer = CustomerFactory(workspace=workspace, orders_count=1, email_consent="subscribed")
+        event_record(workspace=workspace, customer=buyer, type="customer_created", occurred_at=T0)
+        flows_ingest_events(workspace=workspace)
+        flows_advance(workspace=workspace, now=T0)
+        assert messages_send_due(workspace=workspace, now=T0).sent == 1
+        split = FlowStep.objects.get(flow=flow, kind="condition")
+
+    response = owner_client.post(url("flow_step_remove", flow_id=flow.pk, step_id=split.pk), HTTP_HX_REQUEST="true")
+
+    assert "This step has already sent 1 email(s)" in response.content.decode()
+    with scope(workspace=workspace):
+        assert FlowStep.objects.filter(flow=flow).count() == 5
+        assert Message.objects.filter(flow_step__flow=flow, status="sent").count() == 1
