@@ -79,8 +79,8 @@ def orders_bulk_upsert(
         if connection.vendor == "postgresql" and len(batch) >= 1000:
             analyze_stale_lookup_tables()
         result += _orders_upsert_batch(workspace=workspace, records=_latest_per_key(batch), touched=touched)
-    if touched:
-        _mark_carts_converted(workspace=workspace, customer_ids=touched)
+    for customer_ids in _batched(sorted(touched), 1000):  # bounded IN lists (SQLite caps query parameters)
+        _mark_carts_converted(workspace=workspace, customer_ids=set(customer_ids))
     if refresh_stats and touched:
         customer_stats_refresh(workspace=workspace, customer_ids=sorted(touched))
     return result
