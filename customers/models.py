@@ -412,7 +412,12 @@ class Event(TenantModel):
         indexes = [
             models.Index(fields=["workspace", "customer", "-occurred_at"], name="event_ws_customer_time"),
             models.Index(fields=["workspace", "type", "occurred_at"], name="event_ws_type_time"),
-            models.Index(fields=["workspace", "anonymous_id"], name="event_ws_anonymous"),
+            # Only what identifying a visitor looks up: their anonymous events (most events have a customer).
+            models.Index(
+                fields=["workspace", "anonymous_id"],
+                name="event_ws_anonymous",
+                condition=models.Q(customer__isnull=True) & ~models.Q(anonymous_id=""),
+            ),
             models.Index(fields=["workspace", "id"], name="event_ws_id"),
         ]
 
