@@ -29,9 +29,9 @@ class RfmGroupChange(TenantModel):
     """A customer moved from one RFM group to another (``from_group`` is empty on the first scoring).
 
     No foreign-key constraints in the database: a first scoring writes one row per customer in one transaction, and
-    PostgreSQL checks each row's keys at commit by locking the customer and workspace rows (FOR KEY SHARE), which
-    took minutes at a million customers. The rescore only writes rows for customers it has just read in the same
-    transaction, and deleting a customer or a workspace still cascades here through Django.
+    PostgreSQL checks each row's keys at commit by locking the customer row again (FOR KEY SHARE): 1.3 s per 200,000
+    rows measured, some 7 s of a million-customer first scoring. The rescore only writes rows for customers it has
+    just read in the same transaction, and deleting a customer or a workspace still cascades here through Django.
     """
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_constraint=False)
