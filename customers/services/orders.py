@@ -27,7 +27,11 @@ from customers.services._common import (
     _resolve_customers,
     _split_fresh,
 )
-from customers.services.orders_postgres import analyze_stale_lookup_tables, orders_upsert_batch_postgres
+from customers.services.orders_postgres import (
+    STATS_TABLES,
+    analyze_stale_lookup_tables,
+    orders_upsert_batch_postgres,
+)
 from customers.services.stats import customer_stats_refresh
 
 # A PostgreSQL batch costs a fixed number of statements whatever its size; bigger batches pay those round trips
@@ -74,11 +78,14 @@ def orders_bulk_upsert(
 ) -> UpsertResult:
     result = UpsertResult()
     touched: set[int] = set()  # customers whose orders changed; their stats are refreshed once, at the end
-    batch_size = POSTGRES_BATCH_SIZE if connection.vendor == "postgresql" else BATCH_SIZE
+    postgres = connection.vendor == "postgresql"
+    batch_size = POSTGRES_BATCH_SIZE if postgres else BATCH_SIZE
     for batch in _batched(records, batch_size):
-        if connection.vendor == "postgresql" and len(batch) >= 1000:
+        if postgres and len(batch) >= 1000:
             analyze_stale_lookup_tables()
         result += _orders_upsert_batch(workspace=workspace, records=_latest_per_key(batch), touched=touched)
+    if postgres and result.created + result.updated >= 1000:
+        analyze_stale_lookup_tables(STATS_TABLES)
     for customer_ids in _batched(sorted(touched), 1000):  # bounded IN lists (SQLite caps query parameters)
         _mark_carts_converted(workspace=workspace, customer_ids=set(customer_ids))
     if refresh_stats and touched:

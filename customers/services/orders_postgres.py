@@ -67,6 +67,8 @@ LINE_STAGE = [
 ]
 
 LOOKUP_TABLES = ("customers_customer", "customers_order", "customers_product")
+# What the customer stats refresh at the end of a load reads.
+STATS_TABLES = ("customers_order", "customers_orderline")
 
 ORDER_UPDATE_COLUMNS = [
     "customer_id",
@@ -184,15 +186,16 @@ _INSERT_EVENTS = f"""
 """
 
 
-def analyze_stale_lookup_tables() -> None:
-    """ANALYZE the tables the batch statements join against when they have at least doubled since their last
+def analyze_stale_lookup_tables(tables: Sequence[str] = LOOKUP_TABLES) -> None:
+    """ANALYZE the tables the next statements join against when they have at least doubled since their last
     ANALYZE (autovacuum may not have come by yet during a long load). Planned on statistics that say a workspace
-    has no customers or orders, a join may scan the whole workspace once per staged row."""
+    has no customers or orders, a join may scan the whole workspace once per staged row, and the stats refresh that
+    ends a load may read every order line once per customer."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY(%s) "
             "AND n_mod_since_analyze > GREATEST(1000, (SELECT reltuples FROM pg_class WHERE oid = relid))",
-            [list(LOOKUP_TABLES)],
+            [list(tables)],
         )
         for (table,) in cursor.fetchall():
             cursor.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
