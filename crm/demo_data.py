@@ -151,8 +151,13 @@ def generate_store(
     acquired = _weighted_timestamps(rng, n_buyers, start, horizon)
     order_customer = np.repeat(np.arange(n_buyers), orders_per_buyer)
     is_first = np.concatenate([[True], order_customer[1:] != order_customer[:-1]])
-    span = horizon.timestamp() - acquired[order_customer]
-    repeat_day = acquired[order_customer] + (rng.random(len(order_customer)) ** 2 * span // 86400) * 86400
+    # Repeat buyers buy for a while and then about half of them lapse, somewhere between their first order and now:
+    # the churn that the dashboard and the BG/NBD predictions should find (with everyone buying until today, the
+    # model's best fit is the degenerate "everyone drops out at the same rate").
+    lapses = rng.random(n_buyers) < 0.5
+    active_share = np.where(lapses, rng.uniform(0.15, 0.85, size=n_buyers), 1.0)
+    span = (horizon.timestamp() - acquired[order_customer]) * active_share[order_customer]
+    repeat_day = acquired[order_customer] + (rng.random(len(order_customer)) * span // 86400) * 86400
     repeat_time = (repeat_day // 86400) * 86400 + rng.choice(
         24, size=len(order_customer), p=HOUR_WEIGHTS / HOUR_WEIGHTS.sum()
     ) * 3600
