@@ -28,7 +28,7 @@ def minute_tick() -> None:
         campaigns_tick.delay(workspace_id)  # campaigns: scheduled sends, A/B winners, stale claims, flows, attribution
         segments_refresh_due.delay(workspace_id)  # segments: refresh dynamic segments whose data moved (<= 15 min)
         integrations_minute_tick.delay(workspace_id)  # integrations: due syncs, daily reconcile, abandoned carts
-        rollups_refresh_if_due.delay(workspace_id)  # analytics: today's and yesterday's rollups, at most every 10 min
+        rollups_refresh_if_due.delay(workspace_id)  # analytics: the days whose data changed; group charts every 15 min
 
 
 @shared_task

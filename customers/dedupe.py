@@ -137,10 +137,13 @@ def _merge_one(*, workspace: Workspace, survivor: Customer, duplicate: Customer)
         "notes": list(Note.objects.filter(workspace=workspace, customer=duplicate).values_list("id", flat=True)),
         "carts": list(Cart.objects.filter(workspace=workspace, customer=duplicate).values_list("id", flat=True)),
     }
-    Order.objects.filter(workspace=workspace, id__in=moved["orders"]).update(customer=survivor)
+    # updated_at moves too: readers of "what changed" (the analytics tick) then see the orders change hands.
+    Order.objects.filter(workspace=workspace, id__in=moved["orders"]).update(
+        customer=survivor, updated_at=timezone.now()
+    )
     Event.objects.filter(workspace=workspace, id__in=moved["events"]).update(customer=survivor)
     Note.objects.filter(workspace=workspace, id__in=moved["notes"]).update(customer=survivor)
-    Cart.objects.filter(workspace=workspace, id__in=moved["carts"]).update(customer=survivor)
+    Cart.objects.filter(workspace=workspace, id__in=moved["carts"]).update(customer=survivor, updated_at=timezone.now())
 
     duplicate_tags = list(
         CustomerTag.objects.filter(workspace=workspace, customer=duplicate).values_list("name", flat=True)
@@ -291,15 +294,22 @@ def customer_merge_undo(*, workspace: Workspace, audit: AuditRecord, actor=None)
         raise DomainError("The surviving customer was erased or deleted; this merge cannot be undone.")
     meta = Customer._meta
     restored_ids = [survivor.id]
+    # The survivor's own orders change meaning too (which was their first, their gaps), and readers of "what changed"
+    # (the analytics tick) only see orders whose updated_at moved.
+    Order.objects.filter(workspace=workspace, customer=survivor).update(updated_at=timezone.now())
     for merge in audit.data["merges"]:
         duplicate = Customer.objects.select_for_update().filter(workspace=workspace, pk=merge["duplicate_id"]).first()
         if duplicate is None:
             continue
         moved = merge["moved"]
-        Order.objects.filter(workspace=workspace, id__in=moved["orders"], customer=survivor).update(customer=duplicate)
+        Order.objects.filter(workspace=workspace, id__in=moved["orders"], customer=survivor).update(
+            customer=duplicate, updated_at=timezone.now()
+        )
         Event.objects.filter(workspace=workspace, id__in=moved["events"], customer=survivor).update(customer=duplicate)
         Note.objects.filter(workspace=workspace, id__in=moved["notes"], customer=survivor).update(customer=duplicate)
-        Cart.objects.filter(workspace=workspace, id__in=moved["carts"], customer=survivor).update(customer=duplicate)
+        Cart.objects.filter(workspace=workspace, id__in=moved["carts"], customer=survivor).update(
+            customer=duplicate, updated_at=timezone.now()
+        )
         CustomerTag.objects.filter(
             workspace=workspace, customer=survivor, name__in=merge["tags_added_to_survivor"]
         ).delete()

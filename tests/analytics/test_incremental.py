@@ -147,3 +147,27 @@ def test_late_storefront_events_refresh_their_day(workspace, store):
     assert _snapshot(workspace) == _rebuilt(workspace)
     # nothing new since: the next tick writes nothing
     assert _tick(workspace) == set()
+
+
+def test_a_merge_and_its_undo_reach_the_rollups(workspace, store):
+    # given C merged into A: C's orders become A's, so C's first-order day no longer has a new customer
+    from customers.dedupe import customer_merge, customer_merge_undo, merges_recent
+
+    before = _snapshot(workspace)
+    with scope(workspace=workspace):
+        customer_merge(workspace=workspace, survivor=store["A"], duplicates=[store["C"]])
+
+    touched = _tick(workspace)
+
+    assert dt.date(2025, 2, 10) in touched
+    merged = _snapshot(workspace)
+    assert merged != before
+    assert merged == _rebuilt(workspace)
+
+    # when the merge is undone, the next tick brings the figures back
+    with scope(workspace=workspace):
+        customer_merge_undo(workspace=workspace, audit=merges_recent(workspace=workspace)[0])
+    _tick(workspace)
+    undone = _snapshot(workspace)
+    assert undone == _rebuilt(workspace)
+    assert undone == before
