@@ -228,6 +228,31 @@ class FinancialStatus(models.TextChoices):
     VOIDED = "voided", "Voided"
 
 
+# The columns an order upsert overwrites on an existing order (both the portable and the PostgreSQL path).
+ORDER_UPSERT_FIELDS = [
+    "customer_id",
+    "number",
+    "email",
+    "status",
+    "financial_status",
+    "fulfillment_status",
+    "currency",
+    "subtotal",
+    "discount_total",
+    "discount_codes",
+    "shipping_total",
+    "tax_total",
+    "total",
+    "refunded_total",
+    "net_total",
+    "placed_at",
+    "cancelled_at",
+    "refunded_at",
+    "source_updated_at",
+    "updated_at",
+]
+
+
 class Order(TenantModel):
     """An order. Revenue counts ``total - refunded_total`` of orders that are not cancelled (see ``net_total``)."""
 

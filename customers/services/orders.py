@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from crm.models import Workspace
 from customers.models import (
+    ORDER_UPSERT_FIELDS,
     Event,
     EventType,
     Order,
@@ -39,29 +40,6 @@ from customers.services.stats import customer_stats_refresh
 POSTGRES_BATCH_SIZE = 25_000
 
 # --- orders ------------------------------------------------------------------------------------------------------
-
-ORDER_FIELDS = [
-    "customer_id",
-    "number",
-    "email",
-    "status",
-    "financial_status",
-    "fulfillment_status",
-    "currency",
-    "subtotal",
-    "discount_total",
-    "discount_codes",
-    "shipping_total",
-    "tax_total",
-    "total",
-    "refunded_total",
-    "net_total",
-    "placed_at",
-    "cancelled_at",
-    "refunded_at",
-    "source_updated_at",
-    "updated_at",
-]
 
 
 def order_net_total(
@@ -145,7 +123,7 @@ def _orders_upsert_batch(*, workspace: Workspace, records: list[OrderRecord], to
         order_objects,
         update_conflicts=True,
         unique_fields=["workspace", "source", "external_id"],
-        update_fields=ORDER_FIELDS,
+        update_fields=ORDER_UPSERT_FIELDS,
     )
     order_ids = {
         (source, external_id): (order_id, customer_id)

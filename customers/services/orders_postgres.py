@@ -22,7 +22,7 @@ from django.db import connection
 from psycopg import sql
 
 from crm.models import Workspace
-from customers.models import EventType, OrderStatus
+from customers.models import ORDER_UPSERT_FIELDS, EventType, OrderStatus
 from customers.records import CustomerRecord, OrderRecord, UpsertResult
 
 # (name, type) of the staging tables. Values arrive as the source sent them; normalisation that SQL does as well as
@@ -78,28 +78,6 @@ ANALYZE_COLUMNS = {
     "customers_orderline": ("id", "workspace_id", "order_id", "product_id", "category"),
 }
 
-ORDER_UPDATE_COLUMNS = [
-    "customer_id",
-    "number",
-    "email",
-    "status",
-    "financial_status",
-    "fulfillment_status",
-    "currency",
-    "subtotal",
-    "discount_total",
-    "discount_codes",
-    "shipping_total",
-    "tax_total",
-    "total",
-    "refunded_total",
-    "net_total",
-    "placed_at",
-    "cancelled_at",
-    "refunded_at",
-    "source_updated_at",
-    "updated_at",
-]
 
 # Which customer an order belongs to: its customer's id in the same source (a merged-away customer resolves to the
 # survivor), else, for a guest checkout, the oldest live customer with its email, else the guest customer created
@@ -254,7 +232,7 @@ def orders_upsert_batch_postgres(
             "CREATE TEMP TABLE tmp_order_upserted (id bigint, position integer, source text, customer_id bigint, "
             "inserted boolean) ON COMMIT DROP"
         )
-        updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in ORDER_UPDATE_COLUMNS)
+        updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in ORDER_UPSERT_FIELDS)
         cursor.execute(_INSERT_ORDERS.format(updates=updates), params)
         cursor.execute(
             "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted), "
