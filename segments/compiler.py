@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
+from crm.db import local_settings
 from crm.exceptions import DomainError
 from crm.models import Workspace
 from segments import rfm
@@ -836,11 +837,5 @@ def exact_count(queryset: QuerySet) -> int:
     """
     if connection.vendor != "postgresql":
         return queryset.count()
-    with transaction.atomic(using=queryset.db), connection.cursor() as cursor:
-        cursor.execute("SHOW jit")
-        (previous,) = cursor.fetchone()
-        cursor.execute("SET LOCAL jit = off")
-        count = queryset.count()
-        # An enclosing transaction gets its own setting back (on an error the savepoint's rollback undoes the SET).
-        cursor.execute("SELECT set_config('jit', %s, true)", [previous])
-        return count
+    with local_settings(jit="off"):
+        return queryset.count()

@@ -4,9 +4,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count, Max, Min, Sum
 
+from crm.db import local_settings
 from crm.models import Workspace
 from customers.models import (
     Customer,
@@ -76,27 +77,63 @@ def _customer_stats_refresh_portable(*, workspace: Workspace, customer_ids: list
     return len(changed)
 
 
+# A per-customer lookup costs about as much as reading 20 of the workspace's orders (with their lines) in one scan:
+# past that share the set-based statement (hash joins over the workspace) is cheaper.
+ORDERS_SCANNED_PER_LOOKUP = 20
+
+
 def _customer_stats_refresh_postgres(*, workspace: Workspace, customer_ids: list[int] | None) -> int:
-    if customer_ids is not None and len(customer_ids) <= 20_000:
-        return _customer_stats_refresh_postgres_some(workspace=workspace, customer_ids=customer_ids)
-    # A large refresh usually follows a bulk load; fresh planner statistics keep it on hash joins.
+    if customer_ids is None:
+        # The nightly full refresh; fresh planner statistics keep it on hash joins.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE customers_order")
+            cursor.execute("ANALYZE customers_orderline")
+        return _customer_stats_refresh_postgres_all(workspace=workspace, customer_ids=None)
+    if _workspace_orders_below(workspace=workspace, limit=len(customer_ids) * ORDERS_SCANNED_PER_LOOKUP):
+        return _customer_stats_refresh_postgres_all(workspace=workspace, customer_ids=customer_ids)
+    return _customer_stats_refresh_postgres_some(workspace=workspace, customer_ids=customer_ids)
+
+
+def _workspace_orders_below(*, workspace: Workspace, limit: int) -> bool:
+    """Whether the workspace has fewer than ``limit`` orders; reads at most ``limit`` index entries."""
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE customers_order")
-        cursor.execute("ANALYZE customers_orderline")
-    only = "AND c.id = ANY(%(ids)s)" if customer_ids is not None else ""
-    only_orders = "AND o.customer_id = ANY(%(ids)s)" if customer_ids is not None else ""
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM customers_order WHERE workspace_id = %s LIMIT %s) o",
+            [workspace.id, limit],
+        )
+        (count,) = cursor.fetchone()
+    return count < limit
+
+
+def _customer_stats_refresh_postgres_all(*, workspace: Workspace, customer_ids: list[int] | None) -> int:
+    """Stats of every customer of the workspace, or of a large share of them, in one set-based statement.
+
+    Nested loops are turned off for it: right after a bulk load the planner's statistics may still say the workspace
+    has few orders, and a nested loop planned on that reads every order line once per customer. Hash joins read
+    each table once whatever the statistics say. JIT compilation (triggered by the statement's cost) takes longer
+    than it saves here.
+    """
+    # The customers are joined from an unnested array rather than filtered with ``= ANY(array)``: a filter over a
+    # large array may be evaluated as a linear search per row.
+    targets = (
+        "SELECT c.id FROM customers_customer c WHERE c.workspace_id = %(ws)s"
+        if customer_ids is None
+        else "SELECT DISTINCT x.id FROM unnest(%(ids)s::bigint[]) AS x(id)"
+    )
     sql = f"""
-        WITH stats AS (
-            SELECT o.customer_id, COUNT(*) AS n, SUM(o.net_total) AS spent, MIN(o.placed_at) AS first_at,
-                   MAX(o.placed_at) AS last_at
-            FROM customers_order o
-            WHERE o.workspace_id = %(ws)s AND o.status <> 'cancelled' AND o.customer_id IS NOT NULL {only_orders}
-            GROUP BY o.customer_id
+        WITH targets AS MATERIALIZED ({targets}),
+        live_orders AS MATERIALIZED (
+            SELECT o.id, o.customer_id, o.net_total, o.placed_at
+            FROM customers_order o JOIN targets x ON x.id = o.customer_id
+            WHERE o.workspace_id = %(ws)s AND o.status <> 'cancelled'
+        ), stats AS (
+            SELECT customer_id, COUNT(*) AS n, SUM(net_total) AS spent, MIN(placed_at) AS first_at,
+                   MAX(placed_at) AS last_at
+            FROM live_orders GROUP BY customer_id
         ), category_spend AS (
             SELECT o.customer_id, l.category, SUM(l.total) AS spent
-            FROM customers_orderline l JOIN customers_order o ON o.id = l.order_id
-            WHERE l.workspace_id = %(ws)s AND o.status <> 'cancelled' AND l.category <> ''
-                  AND o.customer_id IS NOT NULL {only_orders}
+            FROM customers_orderline l JOIN live_orders o ON o.id = l.order_id
+            WHERE l.workspace_id = %(ws)s AND l.category <> ''
             GROUP BY o.customer_id, l.category
         ), ranked AS (
             SELECT customer_id, category,
@@ -113,15 +150,15 @@ def _customer_stats_refresh_postgres(*, workspace: Workspace, customer_ids: list
             first_order_at = s.first_at,
             last_order_at = s.last_at,
             top_categories = COALESCE(t.categories, '[]'::jsonb)
-        FROM customers_customer c2
-        LEFT JOIN stats s ON s.customer_id = c2.id
-        LEFT JOIN top t ON t.customer_id = c2.id
-        WHERE c.id = c2.id AND c2.workspace_id = %(ws)s {only.replace("c.id", "c2.id")}
+        FROM targets x
+        LEFT JOIN stats s ON s.customer_id = x.id
+        LEFT JOIN top t ON t.customer_id = x.id
+        WHERE c.id = x.id AND c.workspace_id = %(ws)s
           AND (c.orders_count, c.total_spent, c.first_order_at, c.last_order_at, c.top_categories)
               IS DISTINCT FROM (COALESCE(s.n, 0), COALESCE(s.spent, 0), s.first_at, s.last_at,
                                 COALESCE(t.categories, '[]'::jsonb))
     """
-    with connection.cursor() as cursor:
+    with local_settings(enable_nestloop="off", jit="off", work_mem="64MB"), connection.cursor() as cursor:
         cursor.execute(sql, {"ws": workspace.id, "ids": customer_ids})
         return cursor.rowcount
 
@@ -162,11 +199,9 @@ def _customer_stats_refresh_postgres_some(*, workspace: Workspace, customer_ids:
           AND (c.orders_count, c.total_spent, c.first_order_at, c.last_order_at, c.top_categories)
               IS DISTINCT FROM (s.n, s.spent, s.first_at, s.last_at, t.categories)
     """
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Right after a bulk load the planner may believe customers_order is tiny and scan it once per customer;
-        # these lookups are index-driven by design, so say so for this statement only.
-        cursor.execute("SET LOCAL enable_seqscan = off")
+    # Right after a bulk load the planner may believe customers_order is tiny and scan it once per customer; these
+    # lookups are index-driven by design, so say so for this statement only. The penalty that setting adds to every
+    # plan's cost would also trigger JIT compilation, which takes longer than the statement.
+    with local_settings(enable_seqscan="off", jit="off"), connection.cursor() as cursor:
         cursor.execute(sql, {"ws": workspace.id, "ids": customer_ids})
-        updated = cursor.rowcount
-        cursor.execute("SET LOCAL enable_seqscan = on")
-        return updated
+        return cursor.rowcount
