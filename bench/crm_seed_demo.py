@@ -46,6 +46,8 @@ def _per_row_seconds(workspace, store, sample: int = 200) -> float:
             OrderLine(
                 workspace=workspace,
                 order=order,
+                customer=order.customer,
+                placed_at=order.placed_at,
                 title=line.title,
                 quantity=line.quantity,
                 unit_price=line.unit_price,

@@ -45,6 +45,8 @@ def _per_row_baseline(workspace, orders) -> float:
                 OrderLine(
                     workspace=workspace,
                     order=order,
+                    customer_id=order.customer_id,
+                    placed_at=order.placed_at,
                     product_id=products.get(line.product_external_id),
                     title=line.title,
                     quantity=line.quantity,

@@ -45,11 +45,26 @@ def _fill(workspace, customers: int) -> None:
         order_table = connection.ops.quote_name(Order._meta.db_table)
         cursor.execute(f"SELECT MIN(id) FROM {order_table} WHERE workspace_id = %s", [workspace.pk])  # noqa: S608
         first_order = cursor.fetchone()[0]
+    of_order = f"FROM {order_table} o WHERE o.id = %s + g - 1"  # the line's copies of its order's fields
     insert_series(
         OrderLine,
         customers,
-        {"workspace_id": "%s", "order_id": "(%s + g - 1)", "category": "'Category ' || (g %% 10)", "title": "'Item'"},
-        {"workspace_id": [workspace.pk], "order_id": [first_order]},
+        {
+            "workspace_id": "%s",
+            "order_id": "(%s + g - 1)",
+            "category": "'Category ' || (g %% 10)",
+            "title": "'Item'",
+            "customer_id": f"(SELECT o.customer_id {of_order})",
+            "placed_at": f"(SELECT o.placed_at {of_order})",
+            "is_order_cancelled": f"(SELECT o.status = 'cancelled' {of_order})",
+        },
+        {
+            "workspace_id": [workspace.pk],
+            "order_id": [first_order],
+            "customer_id": [first_order],
+            "placed_at": [first_order],
+            "is_order_cancelled": [first_order],
+        },
     )
     low, high = id_range
     insert_series(

@@ -28,6 +28,7 @@ from customers.models import (
     EventType,
     Note,
     Order,
+    OrderLine,
 )
 
 FILLABLE_FIELDS = PROFILE_FIELDS
@@ -141,6 +142,7 @@ def _merge_one(*, workspace: Workspace, survivor: Customer, duplicate: Customer)
     Order.objects.filter(workspace=workspace, id__in=moved["orders"]).update(
         customer=survivor, updated_at=timezone.now()
     )
+    OrderLine.objects.filter(workspace=workspace, order_id__in=moved["orders"]).update(customer=survivor)
     Event.objects.filter(workspace=workspace, id__in=moved["events"]).update(customer=survivor)
     Note.objects.filter(workspace=workspace, id__in=moved["notes"]).update(customer=survivor)
     Cart.objects.filter(workspace=workspace, id__in=moved["carts"]).update(customer=survivor, updated_at=timezone.now())
@@ -304,6 +306,9 @@ def customer_merge_undo(*, workspace: Workspace, audit: AuditRecord, actor=None)
         moved = merge["moved"]
         Order.objects.filter(workspace=workspace, id__in=moved["orders"], customer=survivor).update(
             customer=duplicate, updated_at=timezone.now()
+        )
+        OrderLine.objects.filter(workspace=workspace, order_id__in=moved["orders"], customer=survivor).update(
+            customer=duplicate
         )
         Event.objects.filter(workspace=workspace, id__in=moved["events"], customer=survivor).update(customer=duplicate)
         Note.objects.filter(workspace=workspace, id__in=moved["notes"], customer=survivor).update(customer=duplicate)

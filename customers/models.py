@@ -320,12 +320,28 @@ class OrderLine(TenantModel):
     unit_price = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     discount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    # Copies of the order's customer, date and cancellation, written with the line (an order's lines are rewritten
+    # whenever the order is, and a merge moves them with it): "bought in category X in the last N days" is then one
+    # index range over the lines, with no join to the orders. No database constraint on the customer: the order's
+    # own foreign key already guards it, and a constraint check per line would slow every bulk load.
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False,
+        related_name="+",
+    )  # fmt: skip
+    placed_at = models.DateTimeField()
+    is_order_cancelled = models.BooleanField(default=False)
 
     class Meta:
         indexes = [
-            # The order id last: "bought product/category X" finds the orders from the index alone.
+            # The order id last: "bought product X" finds the orders from the index alone.
             models.Index(fields=["workspace", "product", "order"], name="orderline_ws_product_order"),
-            models.Index(fields=["workspace", "category", "order"], name="orderline_ws_category_order"),
+            # Who bought in a category, and when, index-only (lines of orders that count).
+            models.Index(
+                fields=["workspace", "category", "placed_at"],
+                include=["customer", "order"],
+                condition=models.Q(is_order_cancelled=False),
+                name="orderline_ws_category_bought",
+            ),
         ]
 
 

@@ -669,17 +669,28 @@ def _at_least(queryset: QuerySet, customer_path: str, count_path: str, times: in
 
 
 def _activity_q(workspace: Workspace, spec: FieldSpec, node: dict) -> Q:
-    from customers.models import Event, Order, OrderStatus
+    from customers.models import Event, Order, OrderLine, OrderStatus
 
     days = _positive_int(node.get("days")) or 0
     times = _positive_int(node.get("times")) or 1
     cutoff = last_days_cutoff(workspace, days) if days else None
     value = str(node.get("value") or "").strip()
-    if spec.activity in ("product", "category"):
-        # Driven from the customer's orders (the (workspace, customer, placed_at) index), then their lines: starting
-        # from the lines would make SQLite scan every line of the workspace once per customer.
-        # The lines' own workspace too (same join), so the (workspace, product) and (workspace, category) indexes
-        # are searched by their leading column instead of scanned whole.
+    if spec.activity == "category" and connection.vendor == "postgresql":
+        # From the lines alone: they carry their order's customer, date and cancellation, and the (workspace,
+        # category, placed_at) index over lines of orders that count gives the buyers index-only. PostgreSQL runs
+        # the EXISTS as a semi-join (the buyers found once, then matched to customers).
+        lines = OrderLine.objects.filter(
+            workspace=workspace, category__in=_category_spellings(workspace, value), is_order_cancelled=False
+        )
+        if cutoff:
+            lines = lines.filter(placed_at__gte=cutoff)
+        exists = _at_least(lines, "customer", "order", times)
+    elif spec.activity in ("product", "category"):
+        # Driven from the customer's orders (the (workspace, customer, placed_at) index), then their lines: SQLite
+        # runs an EXISTS once per customer, and starting from the lines would make it scan every line of the
+        # category once per customer.
+        # The lines' own workspace too (same join), so the (workspace, product) index is searched by its leading
+        # column instead of scanned whole.
         if spec.activity == "product":
             line_filter: dict[str, Any] = {"lines__workspace": workspace, "lines__product_id": int(value)}
         else:

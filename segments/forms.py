@@ -195,7 +195,9 @@ def builder_choices(*, workspace: Workspace, exclude_segment_id: int | None = No
         {c for c in Product.objects.filter(workspace=workspace).values_list("category", flat=True).distinct() if c}
         | {
             c
-            for c in OrderLine.objects.filter(workspace=workspace).values_list("category", flat=True).distinct()[:200]
+            for c in OrderLine.objects.filter(workspace=workspace, is_order_cancelled=False)
+            .values_list("category", flat=True)
+            .distinct()[:200]
             if c
         }
     )

@@ -112,6 +112,9 @@ class OrderLineFactory(ScopedFactory):
 
     order = factory.SubFactory(OrderFactory)
     workspace = factory.SelfAttribute("order.workspace")
+    customer = factory.SelfAttribute("order.customer")
+    placed_at = factory.SelfAttribute("order.placed_at")
+    is_order_cancelled = factory.LazyAttribute(lambda line: line.order.status == "cancelled")
     title = "Line item"
     quantity = 1
     unit_price = Decimal("50.00")

@@ -156,7 +156,8 @@ def _replace_order_lines(*, workspace: Workspace, records: list[OrderRecord], or
             products[(source, external_id)] = (found_id, category)
     lines = []
     for r in records:
-        order_id = order_ids[(r.source, r.external_id)][0]
+        order_id, customer_id = order_ids[(r.source, r.external_id)]
+        is_cancelled = bool(r.cancelled_at) or r.status == OrderStatus.CANCELLED
         for line in r.lines:
             product_id, product_category = products.get((r.source, line.product_external_id), (None, ""))
             total = line.total if line.total is not None else line.unit_price * line.quantity - line.discount
@@ -173,6 +174,9 @@ def _replace_order_lines(*, workspace: Workspace, records: list[OrderRecord], or
                     unit_price=line.unit_price,
                     discount=line.discount,
                     total=total,
+                    customer_id=customer_id,
+                    placed_at=r.placed_at,
+                    is_order_cancelled=is_cancelled,
                 )
             )
     OrderLine.objects.bulk_create(lines, batch_size=BATCH_SIZE)

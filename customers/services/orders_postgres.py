@@ -75,7 +75,7 @@ ANALYZE_COLUMNS = {
     "customers_customer": ("id", "workspace_id", "source", "external_id", "email", "merged_into_id", "erased_at"),
     "customers_order": ("id", "workspace_id", "source", "external_id", "customer_id", "status", "placed_at"),
     "customers_product": ("id", "workspace_id", "source", "external_id"),
-    "customers_orderline": ("id", "workspace_id", "order_id", "product_id", "category"),
+    "customers_orderline": ("id", "workspace_id", "order_id", "product_id", "category", "customer_id", "placed_at"),
 }
 
 
@@ -116,20 +116,23 @@ _INSERT_ORDERS = """
         ON CONFLICT (workspace_id, source, external_id) DO UPDATE SET {updates}
         WHERE customers_order.source_updated_at IS NULL OR EXCLUDED.source_updated_at IS NULL
            OR EXCLUDED.source_updated_at > customers_order.source_updated_at
-        RETURNING id, source, external_id, customer_id, (xmax = 0) AS inserted
+        RETURNING id, source, external_id, customer_id, placed_at, status = 'cancelled' AS is_cancelled,
+                  (xmax = 0) AS inserted
     )
-    INSERT INTO tmp_order_upserted (id, position, source, customer_id, inserted)
-    SELECT u.id, s.position, u.source, u.customer_id, u.inserted
+    INSERT INTO tmp_order_upserted (id, position, source, customer_id, placed_at, is_cancelled, inserted)
+    SELECT u.id, s.position, u.source, u.customer_id, u.placed_at, u.is_cancelled, u.inserted
     FROM upserted u JOIN tmp_order_stage s ON s.source = u.source AND s.external_id = u.external_id
 """
 
 _INSERT_LINES = """
     INSERT INTO customers_orderline (
-        workspace_id, order_id, product_id, external_id, title, sku, category, quantity, unit_price, discount, total
+        workspace_id, order_id, product_id, external_id, title, sku, category, quantity, unit_price, discount, total,
+        customer_id, placed_at, is_order_cancelled
     )
     SELECT %(ws)s, u.id, p.id, l.external_id, left(l.title, 255), l.sku,
            CASE WHEN l.category <> '' THEN l.category ELSE COALESCE(p.category, '') END,
-           l.quantity, l.unit_price, l.discount, COALESCE(l.total, l.unit_price * l.quantity - l.discount)
+           l.quantity, l.unit_price, l.discount, COALESCE(l.total, l.unit_price * l.quantity - l.discount),
+           u.customer_id, u.placed_at, u.is_cancelled
     FROM tmp_line_stage l
     JOIN tmp_order_upserted u ON u.position = l.order_position
     LEFT JOIN customers_product p
@@ -230,7 +233,7 @@ def orders_upsert_batch_postgres(
 
         cursor.execute(
             "CREATE TEMP TABLE tmp_order_upserted (id bigint, position integer, source text, customer_id bigint, "
-            "inserted boolean) ON COMMIT DROP"
+            "placed_at timestamptz, is_cancelled boolean, inserted boolean) ON COMMIT DROP"
         )
         updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in ORDER_UPSERT_FIELDS)
         cursor.execute(_INSERT_ORDERS.format(updates=updates), params)

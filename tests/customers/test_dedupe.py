@@ -7,10 +7,18 @@ from django_scopes import scope, scopes_disabled
 
 from customers import dedupe
 from customers.demo import seed_duplicates
-from customers.models import AuditRecord, Cart, Customer, CustomerTag, Event, EventType, Note, Order
+from customers.models import AuditRecord, Cart, Customer, CustomerTag, Event, EventType, Note, Order, OrderLine
 from customers.records import CustomerRecord, OrderRecord
 from customers.services import customer_stats_refresh, customer_upsert, customers_bulk_upsert, orders_bulk_upsert
-from tests.factories import CartFactory, CustomerFactory, CustomerTagFactory, EventFactory, NoteFactory, OrderFactory
+from tests.factories import (
+    CartFactory,
+    CustomerFactory,
+    CustomerTagFactory,
+    EventFactory,
+    NoteFactory,
+    OrderFactory,
+    OrderLineFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -72,6 +80,7 @@ def pair(workspace):
     )
     OrderFactory(workspace=workspace, customer=survivor, total=Decimal("20"), net_total=Decimal("20"))
     order = OrderFactory(workspace=workspace, customer=duplicate, total=Decimal("30"), net_total=Decimal("30"))
+    OrderLineFactory(order=order, category="Scarves", total=Decimal("30"))
     event = EventFactory(customer=duplicate, type="product_viewed")
     note = NoteFactory(customer=duplicate, body="Asked about sizes")
     cart = CartFactory(workspace=workspace, customer=duplicate)
@@ -88,6 +97,10 @@ def test_merge_moves_everything_and_keeps_the_latest_consent(workspace, owner, p
     with scope(workspace=workspace):
         result = dedupe.customer_merge(workspace=workspace, survivor=survivor, duplicates=[duplicate], actor=owner)
         assert Order.objects.get(pk=pair["order"].pk).customer_id == survivor.id
+        # the line's copy of its order's customer follows (segments find buyers by it)
+        assert list(OrderLine.objects.filter(order=pair["order"]).values_list("customer_id", flat=True)) == [
+            survivor.id
+        ]
         assert Event.objects.get(pk=pair["event"].pk).customer_id == survivor.id
         assert Note.objects.get(pk=pair["note"].pk).customer_id == survivor.id
         assert Cart.objects.get(pk=pair["cart"].pk).customer_id == survivor.id
@@ -115,6 +128,9 @@ def test_undo_restores_both_profiles(workspace, owner, pair):
         restored = dedupe.customer_merge_undo(workspace=workspace, audit=audit, actor=owner)
         duplicate.refresh_from_db()
         assert Order.objects.get(pk=pair["order"].pk).customer_id == duplicate.id
+        assert list(OrderLine.objects.filter(order=pair["order"]).values_list("customer_id", flat=True)) == [
+            duplicate.id
+        ]
         assert Event.objects.get(pk=pair["event"].pk).customer_id == duplicate.id
         assert Note.objects.get(pk=pair["note"].pk).customer_id == duplicate.id
         assert Cart.objects.get(pk=pair["cart"].pk).customer_id == duplicate.id

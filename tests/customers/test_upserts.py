@@ -208,6 +208,34 @@ def test_stats_follow_refund_and_cancel(store):
     }
 
 
+def test_order_lines_carry_their_orders_customer_date_and_cancellation(store):
+    services.customers_bulk_upsert(workspace=store, records=[customer_record(external_id="c2", email="bo@example.com")])
+    services.orders_bulk_upsert(workspace=store, records=[order_record()])
+    c1, c2 = (Customer.objects.get(external_id=key).id for key in ("c1", "c2"))
+
+    def lines():
+        return set(OrderLine.objects.values_list("title", "customer_id", "placed_at", "is_order_cancelled"))
+
+    assert lines() == {("Shirt", c1, T0, False), ("Mug", c1, T0, False)}
+
+    # the order moves to another customer, a day later in the store's records, then is cancelled
+    later = T0 + dt.timedelta(days=1)
+    services.orders_bulk_upsert(
+        workspace=store,
+        records=[order_record(customer_external_id="c2", placed_at=later, updated_at=T0 + dt.timedelta(hours=1))],
+    )
+    assert lines() == {("Shirt", c2, later, False), ("Mug", c2, later, False)}
+    services.orders_bulk_upsert(
+        workspace=store,
+        records=[
+            order_record(
+                customer_external_id="c2", placed_at=later, cancelled_at=later, updated_at=T0 + dt.timedelta(hours=2)
+            )
+        ],
+    )
+    assert lines() == {("Shirt", c2, later, True), ("Mug", c2, later, True)}
+
+
 def test_guest_order_joins_customer_by_email(store):
     services.orders_bulk_upsert(
         workspace=store,
