@@ -102,6 +102,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Database connections a bulk orders load writes its batches on at once (PostgreSQL, outside a transaction);
+# 1 writes them one after another on the caller's connection.
+ORDERS_UPSERT_CONNECTIONS = env.int("ORDERS_UPSERT_CONNECTIONS", default=2)
 
 AUTH_USER_MODEL = "crm.User"
 AUTHENTICATION_BACKENDS = [

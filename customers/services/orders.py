@@ -28,6 +28,7 @@ from customers.services._common import (
     _resolve_customers,
     _split_fresh,
 )
+from customers.services.orders_parallel import orders_upsert_connections, orders_upsert_parallel
 from customers.services.orders_postgres import (
     STATS_TABLES,
     analyze_stale_lookup_tables,
@@ -58,10 +59,19 @@ def orders_bulk_upsert(
     touched: set[int] = set()  # customers whose orders changed; their stats are refreshed once, at the end
     postgres = connection.vendor == "postgresql"
     batch_size = POSTGRES_BATCH_SIZE if postgres else BATCH_SIZE
-    for batch in _batched(records, batch_size):
-        if postgres and len(batch) >= 1000:
-            analyze_stale_lookup_tables()
-        result += _orders_upsert_batch(workspace=workspace, records=_latest_per_key(batch), touched=touched)
+    if (connections := orders_upsert_connections()) > 1:  # PostgreSQL outside a transaction
+        result = orders_upsert_parallel(
+            workspace=workspace,
+            batches=_batched(records, batch_size),
+            connections=connections,
+            upsert_batch=_orders_upsert_batch,
+            touched=touched,
+        )
+    else:
+        for batch in _batched(records, batch_size):
+            if postgres and len(batch) >= 1000:
+                analyze_stale_lookup_tables()
+            result += _orders_upsert_batch(workspace=workspace, records=_latest_per_key(batch), touched=touched)
     if postgres and result.created + result.updated >= 1000:
         analyze_stale_lookup_tables(STATS_TABLES)
     for customer_ids in _batched(sorted(touched), 1000):  # bounded IN lists (SQLite caps query parameters)
