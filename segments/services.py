@@ -349,7 +349,8 @@ def segment_refresh(*, workspace: Workspace, segment: Segment) -> RefreshResult:
     else:
         matching = compiler.base_customers(workspace=workspace).filter(pk__in=members.values("customer_id"))
     current_ids = set(members.values_list("customer_id", flat=True))
-    matching_ids = set(matching.values_list("pk", flat=True))
+    with compiler.segment_query_settings():
+        matching_ids = set(matching.values_list("pk", flat=True))
     entered = sorted(matching_ids - current_ids)
     left = sorted(current_ids - matching_ids)
     if left:
