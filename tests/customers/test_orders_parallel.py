@@ -476,3 +476,35 @@ def test_inside_a_transaction_or_with_one_connection_the_batches_run_on_the_call
     assert {call["connection"] for call in spy.calls} == {database_connections["default"]}
     with scope(workspace=workspace):
         assert Order.objects.count() == (0 if inside_transaction else 200)  # rolled back with the caller's
+
+
+def test_the_input_is_read_as_the_threads_take_batches(transactional_db, postgres_only, settings, small_batches, spy):
+    # given a stream of 1,000 orders (20 batches) and both threads held on their first batch
+    workspace = new_store("parallel")
+    pulled = 0
+
+    def stream():
+        nonlocal pulled
+        for n in range(1000):
+            pulled += 1
+            yield order(n)
+
+    barrier = threading.Barrier(2, timeout=10)
+    seen = []
+
+    def hold_the_first_two(records):
+        if len(spy.calls) <= 2:
+            barrier.wait()
+            time.sleep(0.5)  # time for the calling thread to read all it will read ahead
+            seen.append(pulled)
+
+    spy.before = hold_the_first_two
+
+    # when
+    settings.ORDERS_UPSERT_CONNECTIONS = 2
+    with scope(workspace=workspace):
+        result = services.orders_bulk_upsert(workspace=workspace, records=stream())
+
+    # then only four batches had been read: one in each thread, one handed over, one waiting to be
+    assert seen == [4 * BATCH, 4 * BATCH]
+    assert (result.created, pulled) == (1000, 1000)
