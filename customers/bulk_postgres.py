@@ -37,7 +37,7 @@ def jsonb(value) -> Jsonb:
 
 def copy_insert(*, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
     """Plain COPY into ``table`` (no conflict handling): for rows that cannot exist yet, such as replaced lines."""
-    with connection.cursor() as wrapper:
+    with connection.cursor() as wrapper, connection.wrap_database_errors:
         _copy(wrapper.cursor, sql.Identifier(table), columns, rows)
 
 
@@ -51,7 +51,8 @@ def copy_upsert(
     returning: Sequence[str] = (),
 ) -> list[tuple]:
     """Upsert ``rows`` into ``table``; with no ``update_columns`` conflicting rows are left alone (DO NOTHING)."""
-    with transaction.atomic(), connection.cursor() as wrapper:
+    # psycopg's own cursor (for COPY), its errors turned into Django's as the ORM's would be.
+    with transaction.atomic(), connection.cursor() as wrapper, connection.wrap_database_errors:
         cursor = wrapper.cursor
         temp = _temp_table(cursor, table, columns)
         _copy(cursor, temp, columns, rows)

@@ -202,7 +202,9 @@ def orders_upsert_batch_postgres(
     """Upsert one batch (one record per key, in a transaction); add every customer whose orders changed to
     ``touched``."""
     params = {"ws": workspace.id, "now": now}
-    with connection.cursor() as wrapper:
+    # psycopg's own cursor (for COPY), its errors turned into Django's as the ORM's would be, so callers catch one
+    # kind (a sync page that fails as a batch is landed record by record).
+    with connection.cursor() as wrapper, connection.wrap_database_errors:
         cursor = wrapper.cursor
         # The sorts by position (orders and lines keep the records' order) stay in memory; JIT compilation costs
         # more than it saves on statements that mostly write.

@@ -156,6 +156,34 @@ def test_bad_record_is_counted_and_the_rest_lands(workspace, woo_connection, cat
     assert run.errors[0]["external_id"] == str(catalogue.products[2].id)
 
 
+def test_order_the_database_refuses_is_counted_and_the_rest_of_its_page_lands(
+    postgres_only, workspace, woo_connection, catalogue, monkeypatch
+):
+    # given: one order whose currency does not fit the column (PostgreSQL refuses it; the bulk path's own error)
+    from integrations.fake_store import render
+
+    original = render.woo_order
+    broken = catalogue.orders[3]
+
+    def one_broken(order, catalogue_):
+        body = original(order, catalogue_)
+        if order.id == broken.id:
+            body["currency"] = "US DOLLARS"
+        return body
+
+    monkeypatch.setattr(render, "woo_order", one_broken)
+
+    # when
+    run = run_sync(workspace, woo_connection)
+
+    # then: the page was landed record by record, every other order is stored
+    assert run.status == SyncStatus.DONE
+    assert run.counts["orders"]["failed"] == 1
+    assert run.counts["orders"]["created"] == len(catalogue.orders) - 1
+    assert [error["external_id"] for error in run.errors] == [str(broken.id)]
+    assert rows(workspace, Order, "woocommerce").count() == len(catalogue.orders) - 1
+
+
 @pytest.mark.parametrize("paused", [True])
 def test_paused_connection_does_not_sync(workspace, shopify_connection, paused):
     shopify_connection.is_paused = paused
