@@ -52,8 +52,8 @@ RACE_ERRORS = (psycopg.errors.DeadlockDetected, psycopg.errors.UniqueViolation)
 
 
 def _is_race(error: Exception) -> bool:
-    # The batch's own statements run on psycopg's cursor (its errors as they are); the ORM's, such as the customers
-    # it creates, arrive as Django's errors caused by psycopg's.
+    # Errors arrive as Django's, caused by psycopg's (the batch's own statements run on psycopg's cursor but inside
+    # Django's error wrapper); a raw psycopg error is accepted too.
     return isinstance(error, RACE_ERRORS) or isinstance(error.__cause__, RACE_ERRORS)
 
 

@@ -13,7 +13,7 @@ from operator import itemgetter
 
 import psycopg.errors
 import pytest
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.db import connections as database_connections
 from django_scopes import scope
 
@@ -417,9 +417,10 @@ def test_a_failing_batch_reaches_the_caller_and_every_thread_connection_is_close
     assert wait_for_no_other_backends() == 0
 
     # when
-    # (the PostgreSQL path writes on psycopg's own cursor: its errors arrive unwrapped, as on the sequential path)
-    with pytest.raises(psycopg.errors.StringDataRightTruncation, match="character varying\\(3\\)"):
+    # (as Django's DataError, caused by psycopg's, as on the sequential path)
+    with pytest.raises(DataError, match="character varying\\(3\\)") as raised:
         load(workspace, records, settings, connections=2)
+    assert isinstance(raised.value.__cause__, psycopg.errors.StringDataRightTruncation)
 
     # then that batch wrote nothing, the two before it (started first) are whole, and the threads closed their
     # connections
