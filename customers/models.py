@@ -70,6 +70,8 @@ PROFILE_FIELDS = [
 
 
 class Customer(TenantModel):
+    # Every index leads with the workspace (the live-customer id index below among them).
+    workspace = workspace_key_without_plain_index()
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.MANUAL)
     external_id = models.CharField(max_length=100, null=True, blank=True)
 
@@ -158,6 +160,14 @@ class Customer(TenantModel):
             ),
             models.Index(fields=["workspace", "created_at"], name="customer_ws_created"),
             models.Index(fields=["workspace", "last_name", "first_name"], name="customer_ws_name"),
+            # A segment's customer: a rule whose EXISTS finds candidates (recent buyers of a category) checks each
+            # one is live and reads its RFM group from this index alone, without visiting the (wide) table.
+            models.Index(
+                fields=["workspace", "id"],
+                include=["rfm_group"],
+                condition=models.Q(merged_into__isnull=True, erased_at__isnull=True),
+                name="customer_ws_id_live",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -451,7 +461,10 @@ class Event(TenantModel):
             models.UniqueConstraint(fields=["workspace", "source", "external_id"], name="event_unique_external")
         ]
         indexes = [
-            models.Index(fields=["workspace", "customer", "-occurred_at"], name="event_ws_customer_time"),
+            # The timeline; with the type included, "did X in the last N days" checks a customer index-only.
+            models.Index(
+                fields=["workspace", "customer", "-occurred_at"], include=["type"], name="event_ws_customer_time"
+            ),
             models.Index(fields=["workspace", "type", "occurred_at"], name="event_ws_type_time"),
             # Only what identifying a visitor looks up: their anonymous events (most events have a customer).
             models.Index(
