@@ -1,3 +1,4 @@
+import contextlib
 import os
 import shutil
 import signal
@@ -13,6 +14,45 @@ from django.test import Client
 from tests.factories import MembershipFactory, WorkspaceFactory
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test databases, checked on the way out: no other session may still be using one.
+
+    Dropping the database would fail with only a warning ("is being accessed by other users"), so a connection a
+    test left open (a thread's, one opened inside Playwright, a worker's) fails the run here instead, with the
+    sessions named."""
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for connection in connections.all():
+            if connection.vendor != "postgresql":
+                continue
+            # a backend whose client just hung up (a killed worker) leaves pg_stat_activity a moment later
+            deadline = time.monotonic() + 5
+            while True:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT pid, application_name, backend_start, state, left(query, 200) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                        " AND backend_type = 'client backend'"
+                    )
+                    others = cursor.fetchall()
+                if not others or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            connection.close()
+            if others:
+                sessions = "\n".join(
+                    f"  pid {pid} {name!r} since {started:%H:%M:%S} ({state}): {query}"
+                    for pid, name, started, state, query in others
+                )
+                pytest.fail(
+                    f"{len(others)} other session(s) still use the test database {connection.settings_dict['NAME']}:"
+                    f"\n{sessions}\nClose the connections a test opens (in a thread, inside Playwright, ...)."
+                )
 
 
 @pytest.fixture(autouse=True)
@@ -253,6 +293,27 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = ROOT / "var" / "screenshots"
 
 
+@contextlib.contextmanager
+def playwright_session():
+    """Playwright's sync API, closing on the way out the database connections the test opened inside it.
+
+    While it is open, the test's code runs in a context of its own (Playwright switches greenlets), where Django's
+    ``connections`` are not the ones of the code around it: the first query inside opens a second PostgreSQL
+    session that pytest-django never sees, so it would stay open and keep the test database from being dropped.
+    A connection inside an atomic block (the ``db`` fixture's transaction) is left open for its rollback."""
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from django.db import connections
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        try:
+            yield playwright
+        finally:
+            for connection in connections.all(initialized_only=True):
+                if not connection.in_atomic_block:
+                    connection.close()
+
+
 @pytest.fixture
 def chromium():
     """Debian's Chromium driven by Playwright. Required in CI; skipped locally when it is not installed.
@@ -264,10 +325,7 @@ def chromium():
         if os.environ.get("CI"):
             pytest.fail(f"Chromium is not installed at {executable}")
         pytest.skip("Chromium is not installed")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
+    with playwright_session() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
         browser.close()

@@ -1,10 +1,11 @@
 """The dashboard rendered in a real browser from seed data: every KPI and every chart filled."""
 
-import os
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+
+from tests.conftest import playwright_session
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 CHROMIUM_ARGS = [
@@ -20,10 +21,7 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture
 def browser():
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
+    with playwright_session() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         yield browser
         browser.close()

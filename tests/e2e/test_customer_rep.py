@@ -1,13 +1,13 @@
 """A support rep searches a customer, opens them, adds a note and sees it on the timeline (real Chromium)."""
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from tests.conftest import playwright_session
 from tests.factories import (
     CustomerFactory,
     EventFactory,
@@ -32,10 +32,7 @@ PASSWORD = "correct-horse-battery"
 
 @pytest.fixture
 def browser():
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
+    with playwright_session() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         yield browser
         browser.close()
