@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from django.db import connection
 from psycopg import sql
 
+from crm.db import local_settings
 from crm.models import Workspace
 from customers.models import ORDER_UPSERT_FIELDS, EventType, OrderStatus
 from customers.records import CustomerRecord, OrderRecord, UpsertResult
@@ -202,14 +203,16 @@ def orders_upsert_batch_postgres(
     """Upsert one batch (one record per key, in a transaction); add every customer whose orders changed to
     ``touched``."""
     params = {"ws": workspace.id, "now": now}
+    # The sorts by position (orders and lines keep the records' order) stay in memory; JIT compilation costs more
+    # than it saves on statements that mostly write. A caller's transaction gets its own settings back.
     # psycopg's own cursor (for COPY), its errors turned into Django's as the ORM's would be, so callers catch one
     # kind (a sync page that fails as a batch is landed record by record).
-    with connection.cursor() as wrapper, connection.wrap_database_errors:
+    with (
+        local_settings(work_mem="64MB", jit="off"),
+        connection.cursor() as wrapper,
+        connection.wrap_database_errors,
+    ):
         cursor = wrapper.cursor
-        # The sorts by position (orders and lines keep the records' order) stay in memory; JIT compilation costs
-        # more than it saves on statements that mostly write.
-        cursor.execute("SET LOCAL work_mem = '64MB'")
-        cursor.execute("SET LOCAL jit = off")
         _stage(cursor, "tmp_order_stage", ORDER_STAGE, _order_rows(records))
         _stage(cursor, "tmp_line_stage", LINE_STAGE, _line_rows(records))
 

@@ -421,3 +421,17 @@ def test_bulk_product_upsert_records_back_in_stock_per_product(store):
         "p1",
         "p2",
     ]
+
+
+def test_a_bulk_orders_load_leaves_the_callers_planner_settings_alone(postgres_only, store):
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = on")
+        cursor.execute("SET LOCAL work_mem = '4MB'")
+        services.orders_bulk_upsert(workspace=store, records=[order_record()])
+        cursor.execute("SELECT current_setting('jit'), current_setting('work_mem')")
+        settings_after = cursor.fetchone()
+
+    assert settings_after == ("on", "4MB")
+    assert Order.objects.filter(external_id="o1").count() == 1
