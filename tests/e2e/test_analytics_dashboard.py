@@ -5,26 +5,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from tests.conftest import playwright_session
-
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture
-def browser():
-    with playwright_session() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def _ensure_segments() -> None:
@@ -52,12 +33,12 @@ def _sign_in(page, live_server):
 
 
 @pytest.mark.e2e
-def test_dashboard_renders_every_chart_from_seed_data(transactional_db, live_server, browser):
+def test_dashboard_renders_every_chart_from_seed_data(transactional_db, live_server, chromium):
     from analytics.charts import CHARTS
 
     call_command("seed_demo", customers=400, orders=1600, seed=5)
     _ensure_segments()
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = chromium.new_page(viewport={"width": 1400, "height": 1000})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     _sign_in(page, live_server)
@@ -78,7 +59,7 @@ def test_dashboard_renders_every_chart_from_seed_data(transactional_db, live_ser
     assert "(E − N) ÷ S" in page.locator(".popover").inner_text()
 
     # and on a phone the charts fit the screen
-    phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    phone = chromium.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
     _sign_in(phone, live_server)
     phone.goto(f"{live_server.url}/w/demo/?period=90")
     phone.wait_for_selector("[data-testid=plot-revenue] .main-svg", timeout=20_000)
@@ -101,7 +82,7 @@ def test_dashboard_renders_every_chart_from_seed_data(transactional_db, live_ser
 
 
 @pytest.mark.e2e
-def test_retention_over_100_percent_is_explained_on_its_card(transactional_db, live_server, browser):
+def test_retention_over_100_percent_is_explained_on_its_card(transactional_db, live_server, chromium):
     import datetime as dt
 
     from django_scopes import scope
@@ -119,7 +100,7 @@ def test_retention_over_100_percent_is_explained_on_its_card(transactional_db, l
     OrderFactory(workspace=workspace, customer=customers["D"], placed_at=dt.datetime(2025, 3, 31, 8, tzinfo=dt.UTC))
     with scope(workspace=workspace):
         services.rollups_rebuild(workspace=workspace)
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page = chromium.new_page(viewport={"width": 1400, "height": 900})
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", "owner@acme.test")
     page.fill("input[name=password]", "a-long-password-1")

@@ -7,7 +7,6 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from tests.conftest import playwright_session
 from tests.factories import (
     CustomerFactory,
     EventFactory,
@@ -18,29 +17,12 @@ from tests.factories import (
 )
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "correct-horse-battery"
-
-
-@pytest.fixture
-def browser():
-    with playwright_session() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.mark.e2e
 def test_rep_searches_opens_customer_adds_note_and_sees_it_on_the_timeline(
-    transactional_db, live_server, browser, settings
+    transactional_db, live_server, chromium, settings
 ):
     settings.CONTENT_SECURITY_POLICY_ENABLED = True  # as in production: any inline script would be blocked
     workspace = WorkspaceFactory(name="Acme Outfitters", slug="acme")
@@ -83,7 +65,7 @@ def test_rep_searches_opens_customer_adds_note_and_sees_it_on_the_timeline(
         properties={"number": "#1042", "total": "124.00", "currency": "USD", "items": 1},
     )
 
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = chromium.new_page(viewport={"width": 1400, "height": 1000})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on(
